@@ -1,0 +1,432 @@
+import { EventEmitter } from 'eventemitter3';
+import { Address, generateLogicalName, NameCache } from './address.js';
+import { AbortError, channelClosed, channelNotConnected, TsgroupsError } from './errors.js';
+import { Event, EventType } from './event.js';
+import { ScopedLogger } from './logger.js';
+import { jsonMarshaller, type Marshaller } from './marshaller.js';
+import { Message } from './message.js';
+import type { MessageBatch } from './message-batch.js';
+import { ProtocolStack, type UpHandler } from './protocol-stack.js';
+import type { Protocol } from './protocol.js';
+import type { ChannelListener, Receiver } from './receiver.js';
+import { View } from './view.js';
+import { loadStackXml } from './xml-config.js';
+
+/** The typed events a channel emits (in addition to calling its {@link Receiver}). */
+export interface ChannelEvents {
+  message: [msg: Message];
+  view: [view: View];
+  suspect: [member: Address];
+  block: [];
+  unblock: [];
+  connected: [channel: Channel];
+  disconnected: [channel: Channel];
+  closed: [channel: Channel];
+}
+
+export type ChannelState = 'unconnected' | 'connecting' | 'connected' | 'closed';
+
+/** What a channel is built from: a stack file path, XML text, a stack, or protocols (bottom first). */
+export type StackSpec = string | ProtocolStack | Protocol[];
+
+export interface ConnectOptions {
+  /** Aborting gives up the join and leaves the channel unconnected. */
+  signal?: AbortSignal;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * A member's handle on a group: connect to a cluster by name, send to one member or to all,
+ * receive messages and views. States: unconnected -> connected -> unconnected ... -> closed,
+ * as in JGroups; a call that the state does not allow raises a {@link ChannelStateError}.
+ */
+export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
+  /** Used by `new Channel()` without a stack; set by the `tsgroups` package to its default stack. */
+  static defaultStack: string | undefined = undefined;
+
+  readonly stack: ProtocolStack;
+  private state: ChannelState = 'unconnected';
+  private name: string | null = null;
+  private address: Address | null = null;
+  private cluster: string | null = null;
+  private view: View | null = null;
+  private receiver: Receiver | null = null;
+  private discardOwn = false;
+  private marshaller: Marshaller = jsonMarshaller;
+  private readonly channelListeners = new Set<ChannelListener>();
+  private readonly log = new ScopedLogger('Channel');
+  private pending: Promise<void> | null = null;
+
+  /**
+   * @param stack a path to an XML stack file, the XML text itself, a {@link ProtocolStack}, or
+   *   protocol instances from the bottom (transport) up
+   * @throws ConfigError if the configuration is wrong (unknown protocol or attribute, bad value,
+   *   malformed XML, unmet dependency)
+   */
+  constructor(stack?: StackSpec) {
+    super();
+    const spec = stack ?? Channel.defaultStack;
+    if (spec === undefined) throw new TsgroupsError('ERR_BAD_ARGUMENT', 'new Channel(): no stack given and no default stack set');
+    if (typeof spec === 'string') this.stack = loadStackXml(spec);
+    else if (spec instanceof ProtocolStack) this.stack = spec;
+    else this.stack = new ProtocolStack(spec);
+    this.stack.validate();
+    this.stack.setUpHandler(this);
+  }
+
+  // ---- configuration ----
+  /** Sets the logical name; takes effect at the next connect. */
+  setName(name: string): this {
+    this.assertNotClosed('setName');
+    this.name = name;
+    return this;
+  }
+  /** The logical name (generated at connect if none was set). */
+  getName(): string | null {
+    return this.name;
+  }
+  setReceiver(receiver: Receiver | null): this {
+    this.receiver = receiver;
+    return this;
+  }
+  getReceiver(): Receiver | null {
+    return this.receiver;
+  }
+  /** If true, this member's own multicasts are not delivered back to it. */
+  setDiscardOwnMessages(flag: boolean): this {
+    this.discardOwn = flag;
+    return this;
+  }
+  getDiscardOwnMessages(): boolean {
+    return this.discardOwn;
+  }
+  /** The marshaller used by `send(dest, value)` and by `getObject()` on received messages. */
+  setMarshaller(m: Marshaller): this {
+    this.marshaller = m;
+    return this;
+  }
+  getMarshaller(): Marshaller {
+    return this.marshaller;
+  }
+  addChannelListener(l: ChannelListener): this {
+    this.channelListeners.add(l);
+    return this;
+  }
+  removeChannelListener(l: ChannelListener): this {
+    this.channelListeners.delete(l);
+    return this;
+  }
+  getProtocolStack(): ProtocolStack {
+    return this.stack;
+  }
+
+  // ---- state ----
+  getState(): ChannelState {
+    return this.state;
+  }
+  isConnected(): boolean {
+    return this.state === 'connected';
+  }
+  isConnecting(): boolean {
+    return this.state === 'connecting';
+  }
+  isOpen(): boolean {
+    return this.state !== 'closed';
+  }
+  isClosed(): boolean {
+    return this.state === 'closed';
+  }
+  /** The address while connected, else null. A reconnect yields a new address. */
+  getAddress(): Address | null {
+    return this.state === 'connected' ? this.address : null;
+  }
+  getAddressAsString(): string {
+    return this.address?.toString() ?? 'n/a';
+  }
+  getClusterName(): string | null {
+    return this.state === 'connected' ? this.cluster : null;
+  }
+  /** The current view while connected, else null. */
+  getView(): View | null {
+    return this.state === 'connected' ? this.view : null;
+  }
+
+  // ---- lifecycle ----
+  /**
+   * Joins `cluster`, or founds it if nobody else is there. Resolves once the first view that
+   * contains this member is installed. Does nothing if already connected.
+   * @throws ChannelStateError if the channel is closed or a connect/disconnect is under way
+   */
+  async connect(cluster: string, options: ConnectOptions = {}): Promise<void> {
+    this.assertNotClosed('connect');
+    if (this.state === 'connected') {
+      if (cluster !== this.cluster) {
+        throw new TsgroupsError('ERR_BAD_ARGUMENT', `connect(${cluster}): already connected to ${this.cluster}`);
+      }
+      return;
+    }
+    if (this.pending) throw new TsgroupsError('ERR_CHANNEL_CONNECTING', 'connect: a connect or disconnect is under way');
+    if (typeof cluster !== 'string' || cluster === '') throw new TsgroupsError('ERR_BAD_ARGUMENT', 'connect: a cluster name is required');
+    options.signal?.throwIfAborted();
+    const run = this.doConnect(cluster, options.signal);
+    this.pending = run;
+    try {
+      await run;
+    } finally {
+      this.pending = null;
+    }
+  }
+
+  private async doConnect(cluster: string, signal: AbortSignal | undefined): Promise<void> {
+    this.state = 'connecting';
+    this.address = Address.random();
+    this.name ??= generateLogicalName();
+    NameCache.add(this.address, this.name);
+    this.cluster = cluster;
+    this.view = null;
+    const stack = this.stack;
+    stack.localAddress = this.address;
+    stack.clusterName = cluster;
+    let started = false;
+    try {
+      await stack.init();
+      stack.downEvent(new Event(EventType.SET_LOCAL_ADDRESS, this.address));
+      stack.downEvent(new Event(EventType.SET_CLUSTER_NAME, cluster));
+      await stack.start();
+      started = true;
+      const joined = Promise.resolve(stack.downEvent(new Event(EventType.CONNECT, cluster)));
+      await (signal ? raceAbort(joined, signal) : joined);
+      if (this.state !== 'connecting') throw channelClosed('connect');
+    } catch (err) {
+      if (started) await stack.stop();
+      this.resetConnection();
+      if (this.state === 'connecting') this.state = 'unconnected';
+      throw err;
+    }
+    this.state = 'connected';
+    this.notify('connected');
+  }
+
+  /** Leaves the cluster; the channel can connect again later (with a new address). */
+  async disconnect(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'unconnected') return;
+    if (this.pending) {
+      await this.pending.catch(() => undefined);
+      if (this.state !== 'connected') return;
+    }
+    const run = this.doDisconnect();
+    this.pending = run;
+    try {
+      await run;
+    } finally {
+      this.pending = null;
+    }
+  }
+
+  private async doDisconnect(): Promise<void> {
+    try {
+      await this.stack.downEvent(new Event(EventType.DISCONNECT));
+    } catch (err) {
+      this.log.warn('leaving the cluster failed; stopping anyway', err);
+    }
+    await this.stack.stop();
+    this.resetConnection();
+    this.state = 'unconnected';
+    this.notify('disconnected');
+  }
+
+  /** Disconnects if needed and releases every resource; the channel cannot be used again. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    await this.disconnect();
+    await this.stack.destroy();
+    this.state = 'closed';
+    this.notify('closed');
+    this.removeAllListeners();
+  }
+
+  // ---- sending ----
+  /**
+   * Sends a message. `send(dest, data)`: `dest` null = every member; `data` is bytes (sent as
+   * they are) or a value for the marshaller. `send(msg)` sends a prepared {@link Message}.
+   * The Promise settles when the stack has taken the message (after flow control or RSVP
+   * when those apply), not when it is delivered.
+   */
+  send(msg: Message): Promise<void>;
+  send(dest: Address | null, data?: unknown): Promise<void>;
+  send(destOrMsg: Message | Address | null, data?: unknown): Promise<void> {
+    if (this.state !== 'connected') {
+      return Promise.reject(this.state === 'closed' ? channelClosed('send') : channelNotConnected('send'));
+    }
+    let msg: Message;
+    try {
+      if (destOrMsg instanceof Message) msg = destOrMsg;
+      else if (destOrMsg === null || destOrMsg instanceof Address) {
+        msg = new Message(destOrMsg);
+        if (data instanceof Uint8Array) msg.setArray(data);
+        else if (data !== undefined) msg.setObject(data, this.marshaller);
+      } else {
+        throw new TsgroupsError('ERR_BAD_ARGUMENT', 'send: the destination must be an Address or null');
+      }
+      if (msg.src === null) msg.src = this.address;
+      const res = this.stack.down(msg);
+      return res === undefined ? RESOLVED : res;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * An async iterator over received messages (an alternative to a receiver). Ends when the
+   * channel disconnects or closes, or when `signal` aborts.
+   */
+  messages(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<Message> {
+    const queue: Message[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    const onMsg = (m: Message) => {
+      queue.push(m);
+      wake?.();
+    };
+    const finish = () => {
+      done = true;
+      this.off('message', onMsg);
+      this.off('disconnected', finish);
+      this.off('closed', finish);
+      options.signal?.removeEventListener('abort', finish);
+      wake?.();
+    };
+    this.on('message', onMsg);
+    this.on('disconnected', finish);
+    this.on('closed', finish);
+    options.signal?.addEventListener('abort', finish, { once: true });
+    const iter: AsyncIterableIterator<Message> = {
+      next: async () => {
+        while (queue.length === 0 && !done) await new Promise<void>((r) => (wake = r));
+        wake = null;
+        if (queue.length > 0) return { value: queue.shift()!, done: false };
+        return { value: undefined, done: true };
+      },
+      return: async () => {
+        finish();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iter,
+    };
+    return iter;
+  }
+
+  // ---- from the stack (UpHandler) ----
+  /** @internal */
+  up(msg: Message): void {
+    if (this.discardOwn && msg.src === this.address) return;
+    if (this.marshaller !== jsonMarshaller) msg.marshaller = this.marshaller;
+    const r = this.receiver;
+    if (r?.receive) {
+      try {
+        r.receive(msg);
+      } catch (err) {
+        this.log.error(`receiver.receive threw for ${msg}`, err);
+      }
+    }
+    if (this.listenerCount('message') > 0) this.safeEmit('message', msg);
+  }
+
+  /** @internal */
+  upBatch(batch: MessageBatch): void {
+    batch.forEach((m) => this.up(m));
+  }
+
+  /** @internal */
+  upEvent(evt: Event): unknown {
+    switch (evt.type) {
+      case EventType.VIEW_CHANGE: {
+        const view = evt.arg as View;
+        this.view = view;
+        this.callReceiver('viewAccepted', view);
+        this.safeEmit('view', view);
+        break;
+      }
+      case EventType.SUSPECT:
+        for (const a of evt.arg as Address[]) {
+          this.callReceiver('suspect', a);
+          this.safeEmit('suspect', a);
+        }
+        break;
+      case EventType.BLOCK:
+        this.callReceiver('block');
+        this.safeEmit('block');
+        break;
+      case EventType.UNBLOCK:
+        this.callReceiver('unblock');
+        this.safeEmit('unblock');
+        break;
+    }
+    return undefined;
+  }
+
+  override toString(): string {
+    return `Channel(${this.name ?? '?'}, ${this.state}${this.cluster ? `, ${this.cluster}` : ''})`;
+  }
+
+  // ---- internals ----
+  private assertNotClosed(op: string): void {
+    if (this.state === 'closed') throw channelClosed(op);
+  }
+
+  private resetConnection(): void {
+    if (this.address) NameCache.remove(this.address);
+    this.view = null;
+    this.stack.localAddress = null;
+    this.stack.clusterName = null;
+  }
+
+  private callReceiver(cb: 'viewAccepted' | 'suspect' | 'block' | 'unblock', arg?: unknown): void {
+    const fn = this.receiver?.[cb] as ((a?: unknown) => void) | undefined;
+    if (!fn) return;
+    try {
+      fn.call(this.receiver, arg);
+    } catch (err) {
+      this.log.error(`receiver.${cb} threw`, err);
+    }
+  }
+
+  private safeEmit<K extends keyof ChannelEvents>(event: K, ...args: ChannelEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: ChannelEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.log.error(`a '${event}' listener threw`, err);
+    }
+  }
+
+  private notify(what: 'connected' | 'disconnected' | 'closed'): void {
+    const method = what === 'connected' ? 'channelConnected' : what === 'disconnected' ? 'channelDisconnected' : 'channelClosed';
+    for (const l of this.channelListeners) {
+      try {
+        l[method]?.(this);
+      } catch (err) {
+        this.log.error(`channel listener ${method} threw`, err);
+      }
+    }
+    this.safeEmit(what, this);
+  }
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new AbortError('connect aborted', signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortError('connect aborted', signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

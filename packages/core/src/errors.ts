@@ -1,0 +1,73 @@
+/**
+ * Every error tsgroups raises is a {@link TsgroupsError} with a stable `code`, so callers can
+ * branch on `err.code` instead of matching message text (the habit undici follows).
+ */
+export type ErrorCode =
+  | 'ERR_CHANNEL_CLOSED'
+  | 'ERR_CHANNEL_NOT_CONNECTED'
+  | 'ERR_CHANNEL_CONNECTING'
+  | 'ERR_CONFIG_XML'
+  | 'ERR_CONFIG_UNKNOWN_PROTOCOL'
+  | 'ERR_CONFIG_UNKNOWN_ATTRIBUTE'
+  | 'ERR_CONFIG_BAD_VALUE'
+  | 'ERR_CONFIG_MISSING_VARIABLE'
+  | 'ERR_STACK_DEPENDENCY'
+  | 'ERR_STACK'
+  | 'ERR_PROTOCOL_REGISTRY'
+  | 'ERR_BAD_ARGUMENT'
+  | 'ERR_MARSHALLING'
+  | 'ERR_TIMEOUT'
+  | 'ERR_ABORTED'
+  | 'ERR_JOIN_FAILED';
+
+export class TsgroupsError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A channel method was called in a state that does not allow it (closed, or not connected). */
+export class ChannelStateError extends TsgroupsError {}
+
+/** The stack configuration (XML or code) is wrong: names `source`, `element` and `attribute`. */
+export class ConfigError extends TsgroupsError {
+  readonly source: string;
+  readonly element: string | undefined;
+  readonly attribute: string | undefined;
+  constructor(
+    code: ErrorCode,
+    detail: string,
+    where: { source: string; element?: string | undefined; attribute?: string | undefined },
+  ) {
+    const place = [where.source, where.element && `<${where.element}>`, where.attribute && `attribute "${where.attribute}"`]
+      .filter(Boolean)
+      .join(': ');
+    super(code, `${place}: ${detail}`);
+    this.source = where.source;
+    this.element = where.element;
+    this.attribute = where.attribute;
+  }
+}
+
+export class TimeoutError extends TsgroupsError {
+  constructor(message: string) {
+    super('ERR_TIMEOUT', message);
+  }
+}
+
+export class AbortError extends TsgroupsError {
+  constructor(message = 'the operation was aborted', cause?: unknown) {
+    super('ERR_ABORTED', message, { cause });
+  }
+}
+
+export function channelClosed(op: string): ChannelStateError {
+  return new ChannelStateError('ERR_CHANNEL_CLOSED', `${op}: the channel is closed`);
+}
+
+export function channelNotConnected(op: string): ChannelStateError {
+  return new ChannelStateError('ERR_CHANNEL_NOT_CONNECTED', `${op}: the channel is not connected`);
+}

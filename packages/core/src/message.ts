@@ -1,0 +1,192 @@
+import type { Address } from './address.js';
+import { Flag, flagsToString } from './flags.js';
+import { jsonMarshaller, type Marshaller, utf8Decode, utf8Encode } from './marshaller.js';
+import { HeaderRegistry } from './header.js';
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A message: destination (null = every member), source (filled in by the transport), flags,
+ * protocol headers keyed by protocol id, and a payload that is a view on a byte array
+ * (array, offset, length), so received payloads are never copied.
+ */
+export class Message {
+  /** The receiver; `null` sends to every member of the cluster. */
+  dest: Address | null;
+  /** The sender; set by the transport if left empty. */
+  src: Address | null = null;
+  /** Bit set of {@link Flag}. */
+  flags = 0;
+  /** The marshaller `getObject()` uses when none is passed (set by the channel). */
+  marshaller: Marshaller | undefined = undefined;
+  private buf: Uint8Array = EMPTY;
+  private off = 0;
+  private len = 0;
+  // Flat list [id0, header0, id1, header1, ...]: messages carry few headers, a scan beats a Map.
+  private hdrs: unknown[] | null = null;
+
+  /**
+   * @param dest the receiver, or null for all members
+   * @param payload raw bytes (used as they are, not copied) or any value for the marshaller
+   */
+  constructor(dest: Address | null = null, payload?: unknown) {
+    this.dest = dest;
+    if (payload instanceof Uint8Array) this.setArray(payload);
+    else if (payload !== undefined) this.setObject(payload);
+  }
+
+  // ---- flags ----
+  setFlag(...flags: number[]): this {
+    for (const f of flags) this.flags |= f;
+    return this;
+  }
+  clearFlag(...flags: number[]): this {
+    for (const f of flags) this.flags &= ~f;
+    return this;
+  }
+  isFlagSet(flag: number): boolean {
+    return (this.flags & flag) === flag;
+  }
+  setDest(dest: Address | null): this {
+    this.dest = dest;
+    return this;
+  }
+  setSrc(src: Address | null): this {
+    this.src = src;
+    return this;
+  }
+  getDest(): Address | null {
+    return this.dest;
+  }
+  getSrc(): Address | null {
+    return this.src;
+  }
+
+  // ---- payload ----
+  /** Uses `buf[offset, offset+length)` as the payload, without copying. */
+  setArray(buf: Uint8Array, offset = 0, length = buf.length - offset): this {
+    if (offset < 0 || length < 0 || offset + length > buf.length) {
+      throw new RangeError(`payload range [${offset}, ${offset + length}) is outside a buffer of ${buf.length} bytes`);
+    }
+    this.buf = buf;
+    this.off = offset;
+    this.len = length;
+    return this;
+  }
+  /** The array that holds the payload (shared, not copied); see {@link getOffset} and {@link getLength}. */
+  getArray(): Uint8Array {
+    return this.buf;
+  }
+  getOffset(): number {
+    return this.off;
+  }
+  getLength(): number {
+    return this.len;
+  }
+  hasPayload(): boolean {
+    return this.len > 0;
+  }
+  /** The payload as a view (no copy). */
+  getPayload(): Uint8Array {
+    return this.off === 0 && this.len === this.buf.length ? this.buf : this.buf.subarray(this.off, this.off + this.len);
+  }
+  /** A copy of the payload bytes. */
+  getBuffer(): Uint8Array {
+    return this.buf.slice(this.off, this.off + this.len);
+  }
+  /** Sets the payload to the UTF-8 bytes of `text` (raw, no marshalling tag). */
+  setString(text: string): this {
+    return this.setArray(utf8Encode(text));
+  }
+  /** The payload read as UTF-8 text. */
+  getString(): string {
+    return utf8Decode(this.getPayload());
+  }
+  /** Marshals `obj` into the payload (strings and JSON-safe values by default). */
+  setObject(obj: unknown, marshaller: Marshaller = this.marshaller ?? jsonMarshaller): this {
+    if (obj instanceof Uint8Array) return this.setArray(obj);
+    return this.setArray(marshaller.objectToBuffer(obj));
+  }
+  /** Unmarshals the payload; throws a TsgroupsError (`ERR_MARSHALLING`) if it holds no marshalled value. */
+  getObject<T = unknown>(marshaller: Marshaller = this.marshaller ?? jsonMarshaller): T {
+    return marshaller.objectFromBuffer(this.buf, this.off, this.len) as T;
+  }
+
+  // ---- headers (for protocols) ----
+  putHeader(protocolId: number, header: unknown): this {
+    const h = this.hdrs ?? (this.hdrs = []);
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i] === protocolId) {
+        h[i + 1] = header;
+        return this;
+      }
+    }
+    h.push(protocolId, header);
+    return this;
+  }
+  getHeader<H = unknown>(protocolId: number): H | undefined {
+    const h = this.hdrs;
+    if (h === null) return undefined;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === protocolId) return h[i + 1] as H;
+    return undefined;
+  }
+  removeHeader(protocolId: number): boolean {
+    const h = this.hdrs;
+    if (h === null) return false;
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i] === protocolId) {
+        h.splice(i, 2);
+        return true;
+      }
+    }
+    return false;
+  }
+  numHeaders(): number {
+    return this.hdrs === null ? 0 : this.hdrs.length >> 1;
+  }
+  /** Calls `fn(protocolId, header)` for each header in insertion order. */
+  forEachHeader(fn: (protocolId: number, header: unknown) => void): void {
+    const h = this.hdrs;
+    if (h === null) return;
+    for (let i = 0; i < h.length; i += 2) fn(h[i] as number, h[i + 1]);
+  }
+  /** Internal: the flat header list, for the codec. */
+  rawHeaders(): readonly unknown[] | null {
+    return this.hdrs;
+  }
+
+  /**
+   * A copy. Headers are shared objects (protocols never mutate a header once it is attached).
+   * @param copyPayload copy the payload bytes too (default: share the view)
+   */
+  copy(copyPayload = false, copyHeaders = true): Message {
+    const m = new Message(this.dest);
+    m.src = this.src;
+    m.flags = this.flags;
+    m.marshaller = this.marshaller;
+    if (copyPayload) m.setArray(this.getBuffer());
+    else m.setArray(this.buf, this.off, this.len);
+    if (copyHeaders && this.hdrs !== null) m.hdrs = this.hdrs.slice();
+    return m;
+  }
+
+  /** An estimate of the encoded size in bytes (payload plus a bound on headers and addresses). */
+  size(): number {
+    return this.len + 40 + (this.hdrs === null ? 0 : (this.hdrs.length >> 1) * 24);
+  }
+
+  isOOB(): boolean {
+    return (this.flags & Flag.OOB) !== 0;
+  }
+
+  toString(): string {
+    const parts = [`dst: ${this.dest ?? '<all>'}`, `src: ${this.src ?? '<null>'}`, `${this.len} bytes`];
+    if (this.flags) parts.push(`flags=${flagsToString(this.flags)}`);
+    if (this.hdrs) {
+      const names: string[] = [];
+      this.forEachHeader((id) => names.push(HeaderRegistry.nameOf(id) ?? String(id)));
+      parts.push(`hdrs: ${names.join(',')}`);
+    }
+    return `[${parts.join(', ')}]`;
+  }
+}

@@ -1,0 +1,267 @@
+import type { Address } from './address.js';
+import { TsgroupsError } from './errors.js';
+import type { Event } from './event.js';
+import { ScopedLogger } from './logger.js';
+import type { Message } from './message.js';
+import type { MessageBatch } from './message-batch.js';
+import { type DownResult, Protocol, type ProtocolClass } from './protocol.js';
+import { TimeScheduler } from './time-scheduler.js';
+
+/** What sits above the stack (the channel): receives what the top protocol passes up. */
+export interface UpHandler {
+  up(msg: Message): void;
+  upBatch(batch: MessageBatch): void;
+  upEvent(evt: Event): unknown;
+}
+
+/** Adapter between the top protocol and the owner of the stack. */
+class TopProtocol extends Protocol {
+  static override readonly protocolName = 'TOP';
+  constructor(private readonly owner: { handler: UpHandler | null }) {
+    super();
+  }
+  override up(msg: Message): void {
+    this.owner.handler?.up(msg);
+  }
+  override upBatch(batch: MessageBatch): void {
+    this.owner.handler?.upBatch(batch);
+  }
+  override upEvent(evt: Event): unknown {
+    return this.owner.handler?.upEvent(evt);
+  }
+}
+
+export type ProtocolRef = string | ProtocolClass | Protocol;
+export type Position = 'above' | 'below';
+
+type Phase = 'created' | 'initialized' | 'started' | 'destroyed';
+
+/**
+ * An ordered list of protocols, the transport at the bottom. Built from XML by the
+ * configurator or in code with {@link addProtocol} (bottom first, as in the XML).
+ */
+export class ProtocolStack {
+  /** The channel's scheduler; closed when the stack is destroyed. */
+  readonly timer = new TimeScheduler((err) => this.log.error('timer task failed', err));
+  /** The member's address while connected. */
+  localAddress: Address | null = null;
+  /** The cluster name while connected. */
+  clusterName: string | null = null;
+  /** Where the configuration came from (for error messages). */
+  source: string;
+  private readonly protocols: Protocol[] = []; // bottom -> top
+  private readonly owner: { handler: UpHandler | null } = { handler: null };
+  private readonly top = new TopProtocol(this.owner);
+  private phase: Phase = 'created';
+  private readonly log = new ScopedLogger('ProtocolStack');
+
+  constructor(protocols: Protocol[] = [], source = 'code') {
+    this.source = source;
+    this.top.stack = this;
+    for (const p of protocols) this.addProtocol(p);
+  }
+
+  setUpHandler(handler: UpHandler | null): void {
+    this.owner.handler = handler;
+  }
+
+  /** Adds `p` on top of the protocols added so far (the first one added is the transport). */
+  addProtocol(p: Protocol): this {
+    this.protocols.push(p);
+    this.relink();
+    return this;
+  }
+
+  addProtocols(...ps: Protocol[]): this {
+    for (const p of ps) this.addProtocol(p);
+    return this;
+  }
+
+  /**
+   * Inserts `p` above or below `neighbour`. On a running stack the new protocol is
+   * initialised and started before it is linked in.
+   */
+  async insertProtocol(p: Protocol, position: Position, neighbour: ProtocolRef): Promise<void> {
+    const i = this.indexOf(neighbour);
+    if (i < 0) throw new TsgroupsError('ERR_STACK', `insertProtocol: no protocol ${refName(neighbour)} in the stack`);
+    if (position === 'below' && i === 0) {
+      throw new TsgroupsError('ERR_STACK', `insertProtocol: nothing can go below the transport ${this.protocols[0]!.name}`);
+    }
+    p.stack = this;
+    if (this.phase === 'initialized' || this.phase === 'started') await p.init();
+    if (this.phase === 'started') await p.start();
+    this.protocols.splice(position === 'above' ? i + 1 : i, 0, p);
+    this.relink();
+    this.validate();
+  }
+
+  /** Removes a protocol (stopping and destroying it if the stack runs); returns it, or undefined. */
+  async removeProtocol(ref: ProtocolRef): Promise<Protocol | undefined> {
+    const i = this.indexOf(ref);
+    if (i < 0) return undefined;
+    if (i === 0) throw new TsgroupsError('ERR_STACK', 'removeProtocol: the transport cannot be removed');
+    const [p] = this.protocols.splice(i, 1);
+    this.relink();
+    try {
+      this.validate();
+    } catch (err) {
+      this.protocols.splice(i, 0, p!);
+      this.relink();
+      throw err;
+    }
+    if (this.phase === 'started') await p!.stop();
+    if (this.phase === 'started' || this.phase === 'initialized') await p!.destroy();
+    return p;
+  }
+
+  findProtocol<P extends Protocol = Protocol>(ref: string | ProtocolClass<P>): P | undefined {
+    const i = this.indexOf(ref);
+    return i < 0 ? undefined : (this.protocols[i] as P);
+  }
+
+  /** The protocols from the top down, as JGroups lists them. */
+  getProtocols(): Protocol[] {
+    return this.protocols.slice().reverse();
+  }
+  getTransport(): Protocol {
+    const t = this.protocols[0];
+    if (!t) throw new TsgroupsError('ERR_STACK', 'the stack is empty');
+    return t;
+  }
+  getTopProtocol(): Protocol | undefined {
+    return this.protocols[this.protocols.length - 1];
+  }
+
+  /**
+   * Checks the stack: it is not empty, names are unique, and what each protocol requires
+   * below or above is provided there.
+   * @throws TsgroupsError `ERR_STACK_DEPENDENCY` naming the protocol and the missing service
+   */
+  validate(): void {
+    if (this.protocols.length === 0) throw new TsgroupsError('ERR_STACK', `${this.source}: the stack has no protocols`);
+    const t = this.protocols[0]!;
+    if (!providesOf(t).includes('transport')) {
+      throw new TsgroupsError('ERR_STACK_DEPENDENCY', `${this.source}: the bottom protocol ${t.name} is not a transport`);
+    }
+    const seen = new Set<string>();
+    this.protocols.forEach((p, i) => {
+      if (seen.has(p.name)) throw new TsgroupsError('ERR_STACK', `${this.source}: protocol ${p.name} appears twice`);
+      seen.add(p.name);
+      if (i > 0 && providesOf(p).includes('transport')) {
+        throw new TsgroupsError('ERR_STACK_DEPENDENCY', `${this.source}: transport ${p.name} must be the bottom protocol`);
+      }
+      const cls = p.constructor as ProtocolClass;
+      for (const need of cls.requiresBelow ?? []) {
+        if (!this.protocols.slice(0, i).some((q) => providesOf(q).includes(need))) {
+          throw new TsgroupsError(
+            'ERR_STACK_DEPENDENCY',
+            `${this.source}: ${p.name} requires "${need}" below it, and no protocol below provides it`,
+          );
+        }
+      }
+      for (const need of cls.requiresAbove ?? []) {
+        if (!this.protocols.slice(i + 1).some((q) => providesOf(q).includes(need))) {
+          throw new TsgroupsError(
+            'ERR_STACK_DEPENDENCY',
+            `${this.source}: ${p.name} requires "${need}" above it, and no protocol above provides it`,
+          );
+        }
+      }
+    });
+  }
+
+  /** Initialises every protocol, bottom up. */
+  async init(): Promise<void> {
+    if (this.phase !== 'created') return;
+    this.validate();
+    for (const p of this.protocols) await p.init();
+    this.phase = 'initialized';
+  }
+
+  /** Starts every protocol, bottom up; on failure stops those already started. */
+  async start(): Promise<void> {
+    if (this.phase === 'started') return;
+    if (this.phase !== 'initialized') throw new TsgroupsError('ERR_STACK', `cannot start a stack that is ${this.phase}`);
+    const started: Protocol[] = [];
+    try {
+      for (const p of this.protocols) {
+        await p.start();
+        started.push(p);
+      }
+    } catch (err) {
+      for (const p of started.reverse()) await safely(() => p.stop(), (e) => this.log.warn(`stop of ${p.name} failed`, e));
+      throw err;
+    }
+    this.phase = 'started';
+  }
+
+  /** Stops every protocol, top down. Never throws: a failing protocol is logged. */
+  async stop(): Promise<void> {
+    if (this.phase !== 'started') return;
+    for (const p of this.getProtocols()) await safely(() => p.stop(), (e) => this.log.warn(`stop of ${p.name} failed`, e));
+    this.phase = 'initialized';
+  }
+
+  /** Destroys every protocol, top down, and closes the timer. */
+  async destroy(): Promise<void> {
+    if (this.phase === 'destroyed') return;
+    await this.stop();
+    if (this.phase === 'initialized') {
+      for (const p of this.getProtocols()) {
+        await safely(() => p.destroy(), (e) => this.log.warn(`destroy of ${p.name} failed`, e));
+      }
+    }
+    this.timer.close();
+    this.phase = 'destroyed';
+  }
+
+  isStarted(): boolean {
+    return this.phase === 'started';
+  }
+
+  /** Sends a message down from the top of the stack. */
+  down(msg: Message): DownResult {
+    return this.top.downProt.down(msg);
+  }
+  downEvent(evt: Event): unknown {
+    return this.top.downProt.downEvent(evt);
+  }
+
+  /** `UDP(bind_port=7800) -> PING -> ...` bottom up, for logs and errors. */
+  printProtocolSpec(): string {
+    return this.protocols.map((p) => p.name).join(' -> ');
+  }
+
+  private relink(): void {
+    const ps = this.protocols;
+    for (let i = 0; i < ps.length; i++) {
+      const p = ps[i]!;
+      p.stack = this;
+      p.upProt = i + 1 < ps.length ? ps[i + 1]! : this.top;
+      if (i > 0) p.downProt = ps[i - 1]!;
+    }
+    if (ps.length > 0) this.top.downProt = ps[ps.length - 1]!;
+  }
+
+  private indexOf(ref: ProtocolRef): number {
+    return this.protocols.findIndex((p) =>
+      typeof ref === 'string' ? p.name === ref : ref instanceof Protocol ? p === ref : p instanceof ref,
+    );
+  }
+}
+
+function providesOf(p: Protocol): readonly string[] {
+  return (p.constructor as ProtocolClass).provides ?? [];
+}
+
+function refName(ref: ProtocolRef): string {
+  return typeof ref === 'string' ? ref : ref instanceof Protocol ? ref.name : ref.protocolName;
+}
+
+async function safely(fn: () => void | Promise<void>, onError: (err: unknown) => void): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    onError(err);
+  }
+}

@@ -1,0 +1,277 @@
+import { Address } from '../address.js';
+import { TRANSIENT_FLAGS } from '../flags.js';
+import { HeaderRegistry } from '../header.js';
+import { Message } from '../message.js';
+import { MessageBatch } from '../message-batch.js';
+import { Reader, Writer } from './protobuf.js';
+
+export const WIRE_MAGIC = 0x54534752;
+export const WIRE_VERSION = 1;
+
+/** Why a datagram was dropped; transports count each reason. */
+export const DropReason = {
+  MALFORMED: 'malformed',
+  NOT_TSGROUPS: 'not_tsgroups',
+  VERSION: 'version',
+  CLUSTER: 'cluster',
+  UNKNOWN_HEADER: 'unknown_header',
+} as const;
+export type DropReason = (typeof DropReason)[keyof typeof DropReason];
+
+export interface DecodedDatagram {
+  batch: MessageBatch;
+  cluster: Uint8Array;
+}
+
+// Field tags: (field number << 3) | wire type.
+const T_MAGIC = (1 << 3) | 5;
+const T_VERSION = (2 << 3) | 0;
+const T_CLUSTER = (3 << 3) | 2;
+const T_SENDER = (4 << 3) | 2;
+const T_DEST = (5 << 3) | 2;
+const T_MESSAGES = (6 << 3) | 2;
+const M_FLAGS = (1 << 3) | 0;
+const M_SRC = (2 << 3) | 2;
+const M_HEADERS = (3 << 3) | 2;
+const M_PAYLOAD = (4 << 3) | 2;
+const H_ID = (1 << 3) | 0;
+const H_HEADER = (2 << 3) | 2;
+
+/**
+ * Encodes `count` messages from `msgs[start..]` for one destination (null: multicast) into one
+ * datagram. Every header's protocol must have registered a codec.
+ */
+export function encodeDatagram(
+  cluster: Uint8Array,
+  sender: Address,
+  dest: Address | null,
+  msgs: readonly Message[],
+  start = 0,
+  count = msgs.length - start,
+): Uint8Array {
+  const w = Writer.create();
+  w.uint32(T_MAGIC).fixed32(WIRE_MAGIC);
+  w.uint32(T_VERSION).uint32(WIRE_VERSION);
+  w.uint32(T_CLUSTER).bytes(cluster);
+  w.uint32(T_SENDER).bytes(sender.bytes);
+  if (dest !== null) w.uint32(T_DEST).bytes(dest.bytes);
+  for (let i = start; i < start + count; i++) encodeMessage(w, msgs[i]!, sender);
+  return w.finish();
+}
+
+function encodeMessage(w: Writer, msg: Message, sender: Address): void {
+  w.uint32(T_MESSAGES).fork();
+  const flags = msg.flags & ~TRANSIENT_FLAGS;
+  if (flags !== 0) w.uint32(M_FLAGS).uint32(flags);
+  if (msg.src !== null && msg.src !== sender) w.uint32(M_SRC).bytes(msg.src.bytes);
+  const hdrs = msg.rawHeaders();
+  if (hdrs !== null) {
+    for (let i = 0; i < hdrs.length; i += 2) {
+      const id = hdrs[i] as number;
+      const codec = HeaderRegistry.get(id);
+      if (codec === undefined) throw new Error(`no header codec registered for protocol id ${id}`);
+      w.uint32(M_HEADERS).fork();
+      w.uint32(H_ID).uint32(id);
+      w.uint32(H_HEADER).fork();
+      codec.encode(hdrs[i + 1], w);
+      w.ldelim();
+      w.ldelim();
+    }
+  }
+  const len = msg.getLength();
+  if (len > 0) {
+    const arr = msg.getArray();
+    const off = msg.getOffset();
+    w.uint32(M_PAYLOAD).bytes(off === 0 && len === arr.length ? arr : arr.subarray(off, off + len));
+  }
+  w.ldelim();
+}
+
+/**
+ * Decodes a datagram into a batch. Never throws: anything malformed, truncated, foreign (not
+ * tsgroups, another version, another cluster) or carrying an unknown header yields the reason
+ * it was dropped. Payloads are views on `buf`, not copies.
+ * @param expectedCluster the local cluster name (UTF-8); null accepts any cluster
+ */
+export function decodeDatagram(buf: Uint8Array, expectedCluster: Uint8Array | null): DecodedDatagram | DropReason {
+  try {
+    return decode(buf, expectedCluster);
+  } catch {
+    return DropReason.MALFORMED;
+  }
+}
+
+function decode(buf: Uint8Array, expectedCluster: Uint8Array | null): DecodedDatagram | DropReason {
+  const r = Reader.create(buf);
+  if (buf.length < 5 || r.uint32() !== T_MAGIC || r.fixed32() !== WIRE_MAGIC) return DropReason.NOT_TSGROUPS;
+  let version = -1;
+  let cluster: Uint8Array | null = null;
+  let sender: Address | null = null;
+  let dest: Address | null = null;
+  let bodies: number[] | null = null; // [start, end) positions of each WireMessage
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    switch (tag) {
+      case T_VERSION:
+        version = r.uint32();
+        if (version !== WIRE_VERSION) return DropReason.VERSION;
+        break;
+      case T_CLUSTER:
+        cluster = r.bytes();
+        if (expectedCluster !== null && !sameBytes(cluster, expectedCluster)) return DropReason.CLUSTER;
+        break;
+      case T_SENDER:
+        sender = readAddress(r);
+        break;
+      case T_DEST:
+        dest = readAddress(r);
+        break;
+      case T_MESSAGES: {
+        const len = r.uint32();
+        const end = r.pos + len;
+        if (end > r.len) return DropReason.MALFORMED;
+        (bodies ??= []).push(r.pos, end);
+        r.pos = end;
+        break;
+      }
+      default:
+        if (!skipField(r, tag)) return DropReason.MALFORMED;
+    }
+  }
+  if (version !== WIRE_VERSION) return DropReason.VERSION;
+  if (cluster === null || sender === null || bodies === null) return DropReason.MALFORMED;
+  const msgs: Message[] = new Array(bodies.length >> 1);
+  for (let i = 0; i < bodies.length; i += 2) {
+    const msg = decodeMessage(r, bodies[i]!, bodies[i + 1]!, sender, dest);
+    if (typeof msg === 'string') return msg;
+    msgs[i >> 1] = msg;
+  }
+  return { batch: new MessageBatch(sender, dest, dest === null, msgs), cluster };
+}
+
+function decodeMessage(r: Reader, start: number, end: number, sender: Address, dest: Address | null): Message | DropReason {
+  const msg = new Message(dest);
+  msg.src = sender;
+  r.pos = start;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case M_FLAGS:
+        msg.flags = r.uint32() & ~TRANSIENT_FLAGS;
+        break;
+      case M_SRC:
+        msg.src = readAddress(r);
+        break;
+      case M_HEADERS: {
+        const hend = r.uint32() + r.pos;
+        if (hend > end) return DropReason.MALFORMED;
+        const res = decodeHeader(r, hend, msg);
+        if (res !== null) return res;
+        break;
+      }
+      case M_PAYLOAD: {
+        const payload = r.bytes();
+        msg.setArray(payload);
+        break;
+      }
+      default:
+        if (!skipField(r, tag)) return DropReason.MALFORMED;
+    }
+    if (r.pos > end) return DropReason.MALFORMED;
+  }
+  return msg;
+}
+
+function decodeHeader(r: Reader, end: number, msg: Message): DropReason | null {
+  let id = -1;
+  let header: unknown;
+  let found = false;
+  // The id normally precedes the header; if not, remember where the header is.
+  let pendingStart = -1;
+  let pendingEnd = -1;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === H_ID) {
+      id = r.uint32();
+    } else if (tag === H_HEADER) {
+      const len = r.uint32();
+      const hend = r.pos + len;
+      if (hend > end) return DropReason.MALFORMED;
+      if (id >= 0) {
+        const res = decodeHeaderBody(r, id, len, hend);
+        if (typeof res === 'string') return res;
+        header = res.h;
+        found = true;
+      } else {
+        pendingStart = r.pos;
+        pendingEnd = hend;
+      }
+      r.pos = hend;
+    } else if (!skipField(r, tag)) {
+      return DropReason.MALFORMED;
+    }
+  }
+  if (r.pos !== end || id < 0) return DropReason.MALFORMED;
+  if (!found) {
+    if (pendingStart >= 0) {
+      const saved = r.pos;
+      r.pos = pendingStart;
+      const res = decodeHeaderBody(r, id, pendingEnd - pendingStart, pendingEnd);
+      if (typeof res === 'string') return res;
+      header = res.h;
+      r.pos = saved;
+    } else {
+      const res = decodeHeaderBody(r, id, 0, r.pos);
+      if (typeof res === 'string') return res;
+      header = res.h;
+    }
+  }
+  msg.putHeader(id, header);
+  return null;
+}
+
+function decodeHeaderBody(r: Reader, id: number, len: number, end: number): { h: unknown } | DropReason {
+  const codec = HeaderRegistry.get(id);
+  if (codec === undefined) return DropReason.UNKNOWN_HEADER;
+  const savedLen = r.len;
+  const h = codec.decode(r, len);
+  r.len = savedLen;
+  if (r.pos !== end) return DropReason.MALFORMED;
+  return { h };
+}
+
+function readAddress(r: Reader): Address {
+  const len = r.uint32();
+  if (len !== 16 || r.pos + 16 > r.len) throw new RangeError('an address takes 16 bytes');
+  const a = Address.fromBytes(r.buf, r.pos);
+  r.pos += 16;
+  return a;
+}
+
+/** Skips an unknown field (forward compatibility); groups (wire types 3, 4) are refused. */
+function skipField(r: Reader, tag: number): boolean {
+  switch (tag & 7) {
+    case 0:
+      r.uint64();
+      return true;
+    case 1:
+      r.skip(8);
+      return true;
+    case 2: {
+      const len = r.uint32();
+      r.skip(len);
+      return true;
+    }
+    case 5:
+      r.skip(4);
+      return true;
+    default:
+      return false;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

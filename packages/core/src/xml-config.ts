@@ -1,0 +1,136 @@
+import { readFileSync } from 'node:fs';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { ConfigError } from './errors.js';
+import { lookupProtocol, registeredProtocolNames } from './protocol-registry.js';
+import { ProtocolStack } from './protocol-stack.js';
+
+/** One protocol element of a stack configuration. */
+export interface ProtocolConfig {
+  name: string;
+  /** Attribute values after `${VAR:default}` substitution. */
+  properties: Record<string, string>;
+}
+
+/** Attributes of `<config>` and of protocol elements that are not protocol properties. */
+const IGNORED_ATTRIBUTE = /^(xmlns(:.*)?|xsi:.*)$/;
+
+/**
+ * Replaces `${NAME}`, `${NAME:default}` and `${A,B:default}` (the first variable that is set
+ * wins) with values from `env`.
+ * @throws ConfigError if a variable without default is not set
+ */
+export function substituteVariables(
+  text: string,
+  env: Record<string, string | undefined>,
+  where: { source: string; element?: string; attribute?: string },
+): string {
+  return text.replace(/\$\{([^}]*)\}/g, (_, body: string) => {
+    const colon = body.indexOf(':');
+    const names = (colon >= 0 ? body.slice(0, colon) : body).split(',').map((s) => s.trim());
+    for (const n of names) {
+      const v = env[n];
+      if (v !== undefined) return v;
+    }
+    if (colon >= 0) return body.slice(colon + 1);
+    throw new ConfigError('ERR_CONFIG_MISSING_VARIABLE', `variable ${names.join(' or ')} is not set and has no default`, where);
+  });
+}
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  preserveOrder: true,
+  parseAttributeValue: false,
+  parseTagValue: false,
+  allowBooleanAttributes: false,
+  commentPropName: '#comment',
+});
+
+type OrderedNode = Record<string, unknown> & { ':@'?: Record<string, string> };
+
+/**
+ * Parses a stack configuration: a `<config>` element whose children are protocols from the
+ * bottom (the transport) to the top.
+ * @throws ConfigError for malformed XML, a wrong root, or a missing variable
+ */
+export function parseStackXml(
+  xml: string,
+  source = '<inline xml>',
+  env: Record<string, string | undefined> = process.env,
+): ProtocolConfig[] {
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) {
+    const { msg, line, col } = valid.err;
+    throw new ConfigError('ERR_CONFIG_XML', `malformed XML at line ${line}, column ${col}: ${msg}`, { source });
+  }
+  const doc = parser.parse(xml) as OrderedNode[];
+  const roots = doc.filter((n) => !isSpecial(n));
+  const root = roots[0];
+  const rootName = root && elementName(root);
+  if (roots.length !== 1 || rootName !== 'config') {
+    throw new ConfigError('ERR_CONFIG_XML', `the root element must be <config>, found ${rootName ? `<${rootName}>` : 'none'}`, {
+      source,
+    });
+  }
+  const children = (root[rootName] as OrderedNode[]) ?? [];
+  const out: ProtocolConfig[] = [];
+  for (const child of children) {
+    if (isSpecial(child)) continue;
+    const name = elementName(child)!;
+    const properties: Record<string, string> = {};
+    for (const [attr, raw] of Object.entries(child[':@'] ?? {})) {
+      if (IGNORED_ATTRIBUTE.test(attr)) continue;
+      properties[attr] = substituteVariables(String(raw), env, { source, element: name, attribute: attr });
+    }
+    out.push({ name, properties });
+  }
+  if (out.length === 0) throw new ConfigError('ERR_CONFIG_XML', '<config> lists no protocols', { source, element: 'config' });
+  return out;
+}
+
+/**
+ * Creates the protocols of `configs` (bottom first), sets their properties, and checks the
+ * stack's dependencies.
+ * @throws ConfigError naming the element and attribute at fault
+ */
+export function buildStack(configs: ProtocolConfig[], source = 'code'): ProtocolStack {
+  const stack = new ProtocolStack([], source);
+  for (const { name, properties } of configs) {
+    const cls = lookupProtocol(name);
+    if (!cls) {
+      throw new ConfigError(
+        'ERR_CONFIG_UNKNOWN_PROTOCOL',
+        `unknown protocol ${name}; registered protocols: ${registeredProtocolNames().join(', ') || '(none)'}` +
+          ' (a protocol of your own must be registered with registerProtocol before the stack is built)',
+        { source, element: name },
+      );
+    }
+    const p = new cls();
+    for (const [attr, value] of Object.entries(properties)) p.setValue(attr, value, source);
+    stack.addProtocol(p);
+  }
+  stack.validate();
+  return stack;
+}
+
+/** A path to an XML file, or XML text (anything that starts with `<`). */
+export function loadStackXml(pathOrXml: string, env: Record<string, string | undefined> = process.env): ProtocolStack {
+  const trimmed = pathOrXml.trimStart();
+  if (trimmed.startsWith('<')) return buildStack(parseStackXml(trimmed, '<inline xml>', env), '<inline xml>');
+  let text: string;
+  try {
+    text = readFileSync(pathOrXml, 'utf8');
+  } catch (err) {
+    throw new ConfigError('ERR_CONFIG_XML', `cannot read the stack file: ${(err as Error).message}`, { source: pathOrXml });
+  }
+  return buildStack(parseStackXml(text, pathOrXml, env), pathOrXml);
+}
+
+function elementName(node: OrderedNode): string | undefined {
+  return Object.keys(node).find((k) => k !== ':@');
+}
+
+function isSpecial(node: OrderedNode): boolean {
+  const name = elementName(node);
+  return name === undefined || name === '#comment' || name === '#text' || name.startsWith('?');
+}

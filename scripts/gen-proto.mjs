@@ -1,0 +1,40 @@
+// Generates protobufjs static code (ES module + type declarations) from each package's .proto
+// files. Runs before tsc and jest; the output is not committed (see .gitignore).
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+const targets = [
+  // [package dir, proto files relative to src, output module name]
+  ['packages/core', ['wire/wire.proto'], 'wire'],
+  ['protocols', ['headers.proto'], 'headers'],
+];
+
+function newer(out, inputs) {
+  if (!existsSync(out)) return false;
+  const t = statSync(out).mtimeMs;
+  return inputs.every((f) => statSync(f).mtimeMs < t) && statSync(fileURLToPath(import.meta.url)).mtimeMs < t;
+}
+
+for (const [pkg, protos, name] of targets) {
+  const src = join(root, pkg, 'src');
+  const inputs = protos.map((p) => join(src, p)).filter((p) => existsSync(p));
+  if (inputs.length === 0) continue;
+  const genDir = join(src, 'generated');
+  const js = join(genDir, `${name}.js`);
+  const dts = join(genDir, `${name}.d.ts`);
+  if (!newer(dts, inputs)) {
+    mkdirSync(genDir, { recursive: true });
+    execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--force-number', '--no-create', '--no-verify',
+      '--no-convert', '--no-delimited', '--no-typeurl', '--no-service', '-o', js, ...inputs], { stdio: 'inherit' });
+    execFileSync(bin('pbts'), ['--no-comments', '-o', dts, js], { stdio: 'inherit' });
+    console.log(`gen-proto: ${relative(root, js)}`);
+  }
+  // tsc does not copy .js sources: place the generated module next to the compiled code.
+  const distGen = join(root, pkg, 'dist', 'generated');
+  mkdirSync(distGen, { recursive: true });
+  for (const f of readdirSync(genDir)) copyFileSync(join(genDir, f), join(distGen, f));
+}
