@@ -13,6 +13,8 @@ export interface PropertyDecl {
   max?: number;
   /** Allowed values of an `enum`. */
   values?: readonly string[];
+  /** The instance field that holds the value, when it differs from the property name. */
+  field?: string;
 }
 
 /** Field name (camelCase) to declaration. In XML the name may also be written in snake_case. */

@@ -45,6 +45,10 @@ export abstract class Protocol {
   static readonly protocolName: string = 'Protocol';
   static readonly id: number = 0;
   static readonly properties: PropertyDecls = {};
+  static readonly headerCodec: HeaderCodec | undefined = undefined;
+  static readonly provides: readonly string[] = [];
+  static readonly requiresBelow: readonly string[] = [];
+  static readonly requiresAbove: readonly string[] = [];
 
   /** The neighbour above (the stack's top adapter above the top protocol). */
   upProt!: Protocol;
@@ -133,7 +137,7 @@ export abstract class Protocol {
     if ('error' in result) {
       throw new ConfigError('ERR_CONFIG_BAD_VALUE', result.error, { source, element: this.name, attribute: name });
     }
-    (this as unknown as Record<string, unknown>)[field] = result.value;
+    (this as unknown as Record<string, unknown>)[decl.field ?? field] = result.value;
     return this;
   }
 
@@ -146,8 +150,9 @@ export abstract class Protocol {
   getValue(name: string): unknown {
     const decls = Protocol.allProperties(this.constructor as ProtocolClass);
     const field = decls.has(name) ? name : snakeToCamel(name);
-    if (!decls.has(field)) throw new TsgroupsError('ERR_BAD_ARGUMENT', `${this.name} has no property "${name}"`);
-    return (this as unknown as Record<string, unknown>)[field];
+    const decl = decls.get(field);
+    if (!decl) throw new TsgroupsError('ERR_BAD_ARGUMENT', `${this.name} has no property "${name}"`);
+    return (this as unknown as Record<string, unknown>)[decl.field ?? field];
   }
 
   toString(): string {

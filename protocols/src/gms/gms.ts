@@ -1,0 +1,420 @@
+import {
+  Address,
+  Event,
+  EventType,
+  Flag,
+  Message,
+  type MessageBatch,
+  Protocol,
+  type PropertyDecls,
+  type ScheduledTask,
+  TsgroupsError,
+  View,
+} from '@tsgroups/core';
+import type { FindMembersRequest, PingData } from '../discovery/ping-data.js';
+import { tsgroups } from '../generated/headers.js';
+import { ProtocolId } from '../ids.js';
+import { viewFromData, viewToData } from './view-codec.js';
+
+const GmsHeader = tsgroups.protocols.GmsHeader;
+const T = GmsHeader.Type;
+type Header = tsgroups.protocols.GmsHeader.$Properties;
+
+/** A membership change waiting for the coordinator. */
+interface Request {
+  kind: 'join' | 'leave' | 'suspect';
+  member: Address;
+}
+
+interface Pending<T> {
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * Group membership: joins and leaves, and view installation. The coordinator (the first,
+ * oldest member) serialises membership changes; changes that arrive together go into one
+ * view. A view is multicast to all members and the coordinator waits for their
+ * acknowledgements (up to `viewAckCollectionTimeout`) before it installs the next one, so
+ * every member sees the same sequence of views.
+ */
+export class GMS extends Protocol {
+  static override readonly protocolName = 'GMS';
+  static override readonly id = ProtocolId.GMS;
+  static override readonly headerCodec = GmsHeader;
+  static override readonly provides: readonly string[] = ['gms'];
+  static override readonly requiresBelow: readonly string[] = ['transport', 'discovery'];
+  static override readonly properties: PropertyDecls = {
+    joinTimeout: { type: 'duration', min: 1, description: 'How long a joiner waits for the coordinator to answer one JOIN_REQ' },
+    maxJoinAttempts: { type: 'int', min: 1, description: 'Join attempts before the joiner founds a group of its own' },
+    joinRetryDelay: { type: 'duration', description: 'Pause before discovering again when no coordinator was found' },
+    discoveryTimeout: { type: 'duration', min: 1, description: 'How long one discovery round waits' },
+    leaveTimeout: { type: 'duration', description: 'How long a leaver waits for the coordinator to confirm' },
+    viewAckCollectionTimeout: { type: 'duration', description: 'How long the coordinator waits for view acknowledgements' },
+  };
+
+  joinTimeout = 2000;
+  maxJoinAttempts = 10;
+  joinRetryDelay = 100;
+  discoveryTimeout = 500;
+  leaveTimeout = 2000;
+  viewAckCollectionTimeout = 2000;
+
+  private view: View | null = null;
+  private leaving = false;
+  private joinWaiter: Pending<void> | null = null;
+  private leaveWaiter: Pending<void> | null = null;
+  private active = false;
+
+  // Coordinator state.
+  private queue: Request[] = [];
+  private processing = false;
+  private processScheduled = false;
+  private ackWaiter: { viewId: number; missing: Set<Address>; done: () => void; timer: ScheduledTask } | null = null;
+
+  readonly stats = { viewsInstalled: 0, joinAttempts: 0, viewAcksMissing: 0 };
+
+  getView(): View | null {
+    return this.view;
+  }
+
+  isCoord(): boolean {
+    return this.view !== null && this.view.getCoord() === this.localAddress;
+  }
+
+  override start(): void {
+    this.active = true;
+  }
+
+  override stop(): void {
+    this.active = false;
+    this.reset(new TsgroupsError('ERR_ABORTED', 'the channel stopped'));
+  }
+
+  override getStats(): Record<string, number> {
+    return { ...this.stats };
+  }
+
+  override downEvent(evt: Event): unknown {
+    switch (evt.type) {
+      case EventType.CONNECT:
+        return this.join();
+      case EventType.DISCONNECT:
+        return this.leave().finally(() => this.downProt.downEvent(evt));
+    }
+    return this.downProt.downEvent(evt);
+  }
+
+  override upEvent(evt: Event): unknown {
+    if (evt.type === EventType.SUSPECT) {
+      for (const m of evt.arg as Address[]) this.onSuspect(m);
+    }
+    return this.upProt.upEvent(evt);
+  }
+
+  override up(msg: Message): void {
+    const h = msg.getHeader<Header>(ProtocolId.GMS);
+    if (h === undefined) this.upProt.up(msg);
+    else this.handle(msg, h);
+  }
+
+  override upBatch(batch: MessageBatch): void {
+    batch.removeIf((msg) => {
+      const h = msg.getHeader<Header>(ProtocolId.GMS);
+      if (h === undefined) return false;
+      this.handle(msg, h);
+      return true;
+    });
+    if (!batch.isEmpty()) this.upProt.upBatch(batch);
+  }
+
+  // ---- joining ----
+  private async join(): Promise<void> {
+    const self = this.localAddress!;
+    for (let attempt = 1; attempt <= this.maxJoinAttempts && this.active; attempt++) {
+      this.stats.joinAttempts++;
+      const req: FindMembersRequest = { timeout: this.discoveryTimeout, breakOnCoord: true };
+      const found = ((await this.downProt.downEvent(new Event(EventType.FIND_MBRS, req))) as PingData[] | undefined) ?? [];
+      if (!this.active) break;
+      const coord = pickCoordinator(found);
+      if (coord === undefined) {
+        // Nobody leads yet: of the members still looking, the one with the lowest address founds the group.
+        const candidates = [self, ...found.filter((p) => p.viewId === undefined).map((p) => p.address)];
+        candidates.sort((a, b) => a.compareTo(b));
+        if (candidates[0] === self) {
+          this.becomeSingleton();
+          return;
+        }
+        await this.pause(this.joinRetryDelay);
+        continue;
+      }
+      if (await this.askToJoin(coord)) return;
+    }
+    if (!this.active) throw new TsgroupsError('ERR_ABORTED', 'connect: the channel stopped while joining');
+    // As JGroups does: after the last attempt, found a group of our own (a merge heals it later).
+    this.log.warn(`${self}: no answer from a coordinator after ${this.maxJoinAttempts} attempts; founding a group alone`);
+    this.becomeSingleton();
+  }
+
+  /** Sends JOIN_REQ to `coord`; true once a view with this member is installed. */
+  private askToJoin(coord: Address): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = this.timer.schedule(this.joinTimeout, () => {
+        this.joinWaiter = null;
+        resolve(false);
+      });
+      this.joinWaiter = {
+        resolve: () => {
+          timer.cancel();
+          this.joinWaiter = null;
+          resolve(true);
+        },
+        reject: () => {
+          timer.cancel();
+          this.joinWaiter = null;
+          resolve(false);
+        },
+      };
+      this.send(coord, { type: T.JOIN_REQ, member: this.localAddress!.bytes });
+    });
+  }
+
+  private becomeSingleton(): void {
+    const self = this.localAddress!;
+    this.install(View.create(self, 1, [self]));
+  }
+
+  // ---- leaving ----
+  private async leave(): Promise<void> {
+    const view = this.view;
+    const self = this.localAddress;
+    if (view === null || self === null || !this.active) return this.reset(null);
+    this.leaving = true;
+    if (view.size() > 1) {
+      const done = new Promise<void>((resolve) => {
+        const timer = this.timer.schedule(this.leaveTimeout, () => {
+          this.log.debug(`${self}: no LEAVE_RSP within ${this.leaveTimeout} ms; leaving anyway`);
+          resolve();
+        });
+        this.leaveWaiter = {
+          resolve: () => {
+            timer.cancel();
+            resolve();
+          },
+          reject: () => {
+            timer.cancel();
+            resolve();
+          },
+        };
+      });
+      this.requestLeave();
+      await done;
+    }
+    this.reset(null);
+  }
+
+  private reset(err: unknown): void {
+    this.view = null;
+    this.leaving = false;
+    this.queue = [];
+    this.processing = false;
+    if (this.ackWaiter) {
+      this.ackWaiter.timer.cancel();
+      this.ackWaiter = null;
+    }
+    const jw = this.joinWaiter;
+    const lw = this.leaveWaiter;
+    this.joinWaiter = null;
+    this.leaveWaiter = null;
+    if (err) jw?.reject(err);
+    lw?.resolve();
+  }
+
+  // ---- failure (SUSPECT comes from failure detection) ----
+  private onSuspect(member: Address): void {
+    const view = this.view;
+    if (view === null || !view.containsMember(member) || member === this.localAddress) return;
+    if (this.isCoord()) {
+      this.enqueue({ kind: 'suspect', member });
+      return;
+    }
+    // If the coordinator is suspected and we are next in line, we take over.
+    const survivors = view.members.filter((m) => m !== member);
+    if (view.getCoord() === member && survivors[0] === this.localAddress) {
+      this.log.info(`${this.localAddress}: coordinator ${member} suspected; taking over`);
+      this.enqueue({ kind: 'suspect', member });
+    }
+  }
+
+  // ---- message handling ----
+  private handle(msg: Message, h: Header): void {
+    try {
+      switch (h.type) {
+        case T.JOIN_REQ:
+          if (this.isCoord() && !this.leaving) this.enqueue({ kind: 'join', member: msg.src! });
+          break;
+        case T.LEAVE_REQ:
+          if (this.isCoord()) this.enqueue({ kind: 'leave', member: msg.src! });
+          break;
+        case T.VIEW:
+        case T.JOIN_RSP:
+          if (h.view) this.onView(viewFromData(h.view), msg.src!, h.type === T.VIEW);
+          break;
+        case T.VIEW_ACK:
+          this.onViewAck(msg.src!, Number(h.viewId ?? 0));
+          break;
+        case T.LEAVE_RSP:
+          this.leaveWaiter?.resolve();
+          break;
+      }
+    } catch (err) {
+      this.log.warn(`dropped a malformed GMS message from ${msg.src}`, err);
+    }
+  }
+
+  private onView(view: View, from: Address, ack: boolean): void {
+    const self = this.localAddress;
+    if (self === null) return;
+    const current = this.view;
+    if (view.containsMember(self)) {
+      if (current === null || view.viewId.compareTo(current.viewId) > 0) this.install(view);
+      this.joinWaiter?.resolve();
+    }
+    if (ack) this.send(from, { type: T.VIEW_ACK, viewId: view.viewId.id });
+  }
+
+  private install(view: View): void {
+    this.view = view;
+    this.stats.viewsInstalled++;
+    if (this.log.isEnabled('debug')) this.log.debug(`${this.localAddress}: installed view ${view}`);
+    const evt = new Event(EventType.VIEW_CHANGE, view);
+    this.downProt.downEvent(evt);
+    this.upProt.upEvent(evt);
+    // A leaver whose coordinator changed meanwhile asks the new one (or, if it is now the
+    // coordinator itself, removes itself).
+    if (this.leaving && this.leaveWaiter !== null) this.requestLeave();
+  }
+
+  private requestLeave(): void {
+    const self = this.localAddress!;
+    if (this.isCoord()) this.enqueue({ kind: 'leave', member: self });
+    else this.send(this.view!.getCoord()!, { type: T.LEAVE_REQ, member: self.bytes });
+  }
+
+  private onViewAck(from: Address, viewId: number): void {
+    const w = this.ackWaiter;
+    if (w === null || w.viewId !== viewId) return;
+    w.missing.delete(from);
+    if (w.missing.size === 0) w.done();
+  }
+
+  // ---- coordinator: one view change at a time ----
+  private enqueue(req: Request): void {
+    this.queue.push(req);
+    if (!this.processScheduled) {
+      this.processScheduled = true;
+      // Requests that arrive in the same turn end up in one view.
+      setImmediate(() => {
+        this.processScheduled = false;
+        void this.processQueue();
+      });
+    }
+  }
+
+  private async processQueue(): Promise<void> {
+    if (this.processing || !this.active) return;
+    this.processing = true;
+    try {
+      while (this.queue.length > 0 && this.active) {
+        const reqs = this.queue;
+        this.queue = [];
+        await this.applyChanges(reqs);
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private async applyChanges(reqs: Request[]): Promise<void> {
+    const view = this.view;
+    const self = this.localAddress;
+    if (view === null || self === null) return;
+    const leavers = new Set(reqs.filter((r) => r.kind !== 'join').map((r) => r.member));
+    const joiners = reqs.filter((r) => r.kind === 'join').map((r) => r.member);
+    // Take over only if we are coordinator, or the coordinator is among those leaving and we are next.
+    const remaining = view.members.filter((m) => !leavers.has(m));
+    if (remaining[0] !== self && !(leavers.has(self) && view.getCoord() === self)) return;
+    const newMembers = remaining.slice();
+    const alreadyIn: Address[] = [];
+    for (const j of joiners) {
+      if (newMembers.includes(j)) alreadyIn.push(j);
+      else if (!leavers.has(j)) newMembers.push(j);
+    }
+    // A JOIN_REQ resent after its view went out: answer with the current view.
+    for (const j of alreadyIn) if (view.containsMember(j)) this.send(j, { type: T.JOIN_RSP, view: viewToData(view) });
+    const leftMembers = view.members.filter((m) => !newMembers.includes(m));
+    if (leftMembers.length === 0 && newMembers.length === view.members.length) {
+      // Nothing changes (e.g. a repeated LEAVE_REQ of a member already gone): just confirm.
+      for (const r of reqs) if (r.kind === 'leave' && r.member !== self) this.send(r.member, { type: T.LEAVE_RSP });
+      return;
+    }
+
+    const next = View.create(self, view.viewId.id + 1, newMembers);
+    const data = viewToData(next);
+    const ackers = new Set(newMembers.filter((m) => m !== self));
+    const acked = this.collectAcks(next.viewId.id, ackers);
+    // Members that are leaving get the view too, so they know they are out.
+    this.send(null, { type: T.VIEW, view: data });
+    if (!leavers.has(self)) this.install(next);
+    for (const j of joiners) if (next.containsMember(j)) this.send(j, { type: T.JOIN_RSP, view: data });
+    await acked;
+    for (const r of reqs) {
+      if (r.kind !== 'leave') continue;
+      if (r.member === self) this.leaveWaiter?.resolve();
+      else this.send(r.member, { type: T.LEAVE_RSP });
+    }
+  }
+
+  private collectAcks(viewId: number, missing: Set<Address>): Promise<void> {
+    if (missing.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        if (this.ackWaiter?.viewId === viewId) {
+          this.ackWaiter.timer.cancel();
+          this.ackWaiter = null;
+        }
+        resolve();
+      };
+      const timer = this.timer.schedule(this.viewAckCollectionTimeout, () => {
+        this.stats.viewAcksMissing += this.ackWaiter?.missing.size ?? 0;
+        this.log.warn(`view ${viewId}: no acknowledgement from ${[...missing].join(', ')}`);
+        done();
+      });
+      this.ackWaiter = { viewId, missing, done, timer };
+    });
+  }
+
+  private send(dest: Address | null, h: Header): void {
+    const msg = new Message(dest).setFlag(Flag.OOB).putHeader(ProtocolId.GMS, h);
+    this.downProt.down(msg);
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => this.timer.schedule(ms, resolve));
+  }
+}
+
+/** The coordinator most responders agree on (ties: the lowest address). */
+function pickCoordinator(found: PingData[]): Address | undefined {
+  const votes = new Map<Address, number>();
+  for (const p of found) if (p.isCoord) votes.set(p.address, (votes.get(p.address) ?? 0) + 1);
+  let best: Address | undefined;
+  let bestVotes = 0;
+  for (const [a, n] of votes) {
+    if (n > bestVotes || (n === bestVotes && best !== undefined && a.compareTo(best) < 0)) {
+      best = a;
+      bestVotes = n;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,13 @@
+export { ProtocolId } from './ids.js';
+export { registerBuiltinProtocols } from './register.js';
+export { Transport } from './transport/transport.js';
+export { SHARED_LOOPBACK, SharedLoopbackNetwork } from './transport/shared-loopback.js';
+export { Discovery } from './discovery/discovery.js';
+export type { FindMembersRequest, PingData } from './discovery/ping-data.js';
+export { SHARED_LOOPBACK_PING } from './discovery/shared-loopback-ping.js';
+export { GMS } from './gms/gms.js';
+export { viewFromData, viewToData } from './gms/view-codec.js';
+export { DISCARD } from './testing/discard.js';
+export { DELAY } from './testing/delay.js';
+export { SHUFFLE } from './testing/shuffle.js';
+export { seededRandom } from './testing/random.js';
