@@ -50,7 +50,8 @@ export class Address {
     const ref = interned.get(key);
     const existing = ref?.deref();
     if (existing) return existing;
-    const addr = new Address(buf.slice(offset, offset + 16), key);
+    // Uint8Array.prototype.slice copies even when buf is a Node Buffer (whose slice is a view).
+    const addr = new Address(Uint8Array.prototype.slice.call(buf, offset, offset + 16), key);
     interned.set(key, new WeakRef(addr));
     reaper.register(addr, key);
     return addr;

@@ -92,7 +92,8 @@ export class Message {
   }
   /** A copy of the payload bytes. */
   getBuffer(): Uint8Array {
-    return this.buf.slice(this.off, this.off + this.len);
+    // Uint8Array's slice copies; a Node Buffer's own slice would return a view.
+    return Uint8Array.prototype.slice.call(this.buf, this.off, this.off + this.len);
   }
   /** Sets the payload to the UTF-8 bytes of `text` (raw, no marshalling tag). */
   setString(text: string): this {

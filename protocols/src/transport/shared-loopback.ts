@@ -65,7 +65,7 @@ export class SHARED_LOOPBACK extends Transport {
       let first = true;
       for (const m of SharedLoopbackNetwork.members(reg.cluster)) {
         if (m === this && this.loopback) continue;
-        m.enqueue(first ? data : data.slice());
+        m.enqueue(first ? data : Uint8Array.prototype.slice.call(data));
         first = false;
       }
     } else {

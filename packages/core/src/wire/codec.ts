@@ -138,8 +138,8 @@ function decode(buf: Uint8Array, expectedCluster: Uint8Array | null): DecodedDat
         if (!skipField(r, tag)) return DropReason.MALFORMED;
     }
   }
-  if (version !== WIRE_VERSION) return DropReason.VERSION;
-  if (cluster === null || sender === null || bodies === null) return DropReason.MALFORMED;
+  // A missing field (version, cluster, sender, messages) means the datagram was cut short.
+  if (version === -1 || cluster === null || sender === null || bodies === null) return DropReason.MALFORMED;
   const msgs: Message[] = new Array(bodies.length >> 1);
   for (let i = 0; i < bodies.length; i += 2) {
     const msg = decodeMessage(r, bodies[i]!, bodies[i + 1]!, sender, dest);
