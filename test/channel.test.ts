@@ -15,7 +15,6 @@ import {
   closeAll,
   loopbackStack,
   type Member,
-  Recorder,
   stackPath,
   startCluster,
   uniqueCluster,

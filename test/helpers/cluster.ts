@@ -25,6 +25,7 @@ export function uniqueCluster(prefix = 'test'): string {
 export function loopbackStack(extra: () => Protocol[] = () => []): ProtocolStack {
   const gms = new GMS();
   gms.joinRetryDelay = 20;
+  gms.viewAckCollectionTimeout = 500;
   return new ProtocolStack([new SHARED_LOOPBACK(), new SHARED_LOOPBACK_PING(), ...extra(), gms]);
 }
 
@@ -82,8 +83,14 @@ export async function waitForSameView(channels: Channel[], timeoutMs: number): P
   return channels[0]!.getView()!;
 }
 
+/** Closes every channel; injected faults are lifted first so that members leave cleanly. */
 export async function closeAll(channels: Iterable<Channel>): Promise<void> {
-  await Promise.all([...channels].map((c) => c.close()));
+  const list = [...channels];
+  for (const c of list) {
+    const d = c.isOpen() ? c.getProtocolStack().findProtocol(DISCARD) : undefined;
+    d?.heal().setUpDiscardRate(0).setDownDiscardRate(0);
+  }
+  await Promise.all(list.map((c) => c.close()));
 }
 
 export function discardOf(ch: Channel): DISCARD {

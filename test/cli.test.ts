@@ -1,0 +1,27 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { runDemo } from '../packages/cli/src/demo.js';
+import { stackPath, uniqueCluster } from './helpers/cluster.js';
+
+test('the demo forms a cluster, delivers every multicast once and reports agreement', async () => {
+  const lines: string[] = [];
+  const ok = await runDemo({ members: 3, messages: 10, stack: stackPath('loopback.xml'), cluster: uniqueCluster('demo'), out: (l) => lines.push(l) });
+  expect(ok).toBe(true);
+  expect(lines.filter((l) => /received 30 of 30 multicasts, each once/.test(l))).toHaveLength(3);
+  expect(lines.some((l) => /all members agree on view/.test(l))).toBe(true);
+});
+
+const built = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
+
+// `pnpm test` builds before it runs jest, so the compiled command exists.
+test('the built `tsgroups demo` command runs and exits 0', async () => {
+  expect(existsSync(built)).toBe(true);
+  const { stdout } = await promisify(execFile)(process.execPath, [built, 'demo', '--members', '3', '--messages', '3'], { timeout: 20_000 });
+  expect(stdout).toMatch(/demo: OK/);
+});
+
+test('an unknown command exits 2 with usage', async () => {
+  await expect(promisify(execFile)(process.execPath, [built, 'nope'], { timeout: 20_000 })).rejects.toMatchObject({ code: 2 });
+});
