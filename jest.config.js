@@ -19,5 +19,6 @@ export default {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testMatch: ['<rootDir>/packages/*/test/**/*.test.ts', '<rootDir>/protocols/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+  setupFiles: ['<rootDir>/test/helpers/jest-setup.ts'],
   testTimeout: 30000,
 };

@@ -161,6 +161,12 @@ describe('the STAMP protocol of writing-a-protocol.md', () => {
   test('STAMP can be inserted into and removed from running stacks', async () => {
     members = await startCluster(2, () => loopbackStack(), uniqueCluster('stamp'));
     const chans = members.map((m) => m.channel);
+    // Nothing may be in flight while the members insert STAMP one after the other: STAMP would
+    // drop a message sent before its sender had STAMP (here: GMS's last acknowledgement of the
+    // join). One multicast from each member, received by all, flushes every channel (FIFO).
+    for (const ch of chans) await ch.send(null, 'sync');
+    await waitUntil(() => members.every((m) => m.rec.messages.length === chans.length), 2000, 'quiet channels');
+    for (const m of members) m.rec.messages.length = 0;
     for (const ch of chans) await ch.getProtocolStack().insertProtocol(new STAMP(), 'above', 'SHARED_LOOPBACK_PING');
     for (const ch of chans) {
       expect(ch.getProtocolStack().printProtocolSpec()).toBe('SHARED_LOOPBACK -> SHARED_LOOPBACK_PING -> STAMP -> GMS');
