@@ -260,12 +260,24 @@ describe('channel states', () => {
     await expect(ch.send('nobody' as never, 'x')).rejects.toMatchObject({ code: 'ERR_BAD_ARGUMENT' });
   });
 
+  test('inside the first viewAccepted the channel already shows its view and address', async () => {
+    const ch = new Channel(loopbackStack());
+    extra.push(ch);
+    const seen: Array<[unknown, unknown]> = [];
+    ch.setReceiver({ viewAccepted: (v) => seen.push([ch.getView(), ch.getAddress() && v.containsMember(ch.getAddress()!)]) });
+    await ch.connect(uniqueCluster());
+    expect(seen).toHaveLength(1);
+    expect(seen[0]![0]).toBe(ch.getView());
+    expect(seen[0]![1]).toBe(true);
+  });
+
   test('a second connect while one is under way is refused', async () => {
     const ch = new Channel(loopbackStack());
     extra.push(ch);
     const cluster = uniqueCluster();
     const first = ch.connect(cluster);
     await expect(ch.connect(cluster)).rejects.toMatchObject({ code: 'ERR_CHANNEL_CONNECTING' });
+    await expect(ch.connect(cluster)).rejects.toBeInstanceOf(ChannelStateError);
     await first;
     expect(ch.isConnected()).toBe(true);
   });

@@ -15,6 +15,7 @@ import {
   Writer,
 } from 'tsgroups';
 import { main } from '../docs/examples/getting-started.js';
+import { v8Marshaller } from '../docs/examples/marshaller.js';
 import { STAMP, STAMP_ID, type StampHeader, stampHeaderCodec } from '../docs/examples/stamp.js';
 import { closeAll, loopbackStack, type Member, startCluster, uniqueCluster, waitUntil } from './helpers/cluster.js';
 
@@ -140,6 +141,18 @@ describe('the STAMP protocol of writing-a-protocol.md', () => {
     for (const m of members) expect(stampOf(m.channel).stats).toMatchObject({ outOfOrder: 0, unstamped: 0 });
   });
 
+  test('SHUFFLE below STAMP reorders what arrives: STAMP counts it, and delivers every message', async () => {
+    const xml = STAMP_XML.replace('<STAMP', '<SHUFFLE up="true" max_size="10" seed="7"/>\n  <STAMP');
+    members = await startCluster(2, () => xml, uniqueCluster('stamp'));
+    const [a, b] = members.map((m) => m.channel) as [Channel, Channel];
+    expect(b.getProtocolStack().printProtocolSpec()).toBe('SHARED_LOOPBACK -> SHARED_LOOPBACK_PING -> SHUFFLE -> STAMP -> GMS');
+    for (let i = 0; i < 50; i++) void a.send(null, i);
+    await waitUntil(() => members.every((m) => m.rec.messages.length === 50), 2000, 'fifty messages everywhere');
+    expect(members[1]!.rec.objects<number>().sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(stampOf(b).stats.outOfOrder).toBeGreaterThan(0);
+    expect(stampOf(b).stats.unstamped).toBe(0);
+  });
+
   test('a wrong attribute or value on <STAMP> fails with a ConfigError naming STAMP and the attribute', () => {
     const configError = (xml: string): ConfigError => {
       try {
@@ -220,10 +233,29 @@ describe('the first program of getting-started.md', () => {
   });
 });
 
+describe('the marshaller of getting-started.md', () => {
+  test('v8Marshaller carries Map, Date and bigint; both members set it', async () => {
+    members = await startCluster(2, () => loopbackStack(), uniqueCluster('marshal'));
+    const [a, b] = members.map((m) => m.channel) as [Channel, Channel];
+    for (const ch of [a, b]) ch.setMarshaller(v8Marshaller);
+    const value = { when: new Date(0), counts: new Map([['x', 1n]]) };
+    await a.send(b.getAddress(), value);
+    // A prepared Message is marshalled when it is built: pass the channel's marshaller.
+    await a.send(new Message(b.getAddress()).setObject(new Set([1, 2]), a.getMarshaller()));
+    await waitUntil(() => members[1]!.rec.messages.length === 2, 2000, 'two messages at B');
+    const [first, second] = members[1]!.rec.objects<unknown>();
+    expect(first).toEqual(value);
+    expect((first as typeof value).counts.get('x')).toBe(1n); // a Map (of jest's other realm: no instanceof)
+    expect(second).toEqual(new Set([1, 2]));
+    expect(() => v8Marshaller.objectToBuffer(() => 1)).toThrow(expect.objectContaining({ code: 'ERR_MARSHALLING' }));
+  });
+});
+
 describe('the guides', () => {
   test.each([
     ['getting-started.md', 'examples/getting-started.ts'],
     ['writing-a-protocol.md', 'examples/stamp.ts'],
+    ['getting-started.md', 'examples/marshaller.ts'],
   ])('%s shows %s verbatim', (guide, example) => {
     const text = readFileSync(docPath(guide), 'utf8');
     const source = readFileSync(docPath(example), 'utf8').trimEnd();

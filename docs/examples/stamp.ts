@@ -35,9 +35,9 @@ export interface StampHeader {
 const TAG_SEQ = (1 << 3) | 0;
 const TAG_SENDER = (2 << 3) | 2;
 
-/** protobufjs reads a uint64 as a Long object (its `long` dependency is installed) or a number. */
-function toNumber(v: number | { toNumber(): number }): number {
-  return typeof v === 'number' ? v : v.toNumber();
+/** protobufjs reads a uint64 as a Long {low, high} (it installs the `long` package) or a number. */
+function toNumber(v: number | { low: number; high: number }): number {
+  return typeof v === 'number' ? v : (v.high >>> 0) * 0x1_0000_0000 + (v.low >>> 0);
 }
 
 export const stampHeaderCodec: HeaderCodec<StampHeader> = {

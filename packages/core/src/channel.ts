@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { Address, generateLogicalName, NameCache } from './address.js';
-import { AbortError, channelClosed, channelNotConnected, TsgroupsError } from './errors.js';
+import { AbortError, channelClosed, channelNotConnected, ChannelStateError, TsgroupsError } from './errors.js';
 import { Event, EventType } from './event.js';
 import { ScopedLogger } from './logger.js';
 import { jsonMarshaller, type Marshaller } from './marshaller.js';
@@ -62,7 +62,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
    * @param stack a path to an XML stack file, the XML text itself, a {@link ProtocolStack}, or
    *   protocol instances from the bottom (transport) up
    * @throws ConfigError if the configuration is wrong (unknown protocol or attribute, bad value,
-   *   malformed XML, unmet dependency)
+   *   malformed XML); TsgroupsError `ERR_STACK_DEPENDENCY` if a protocol's requirement is unmet
    */
   constructor(stack?: StackSpec) {
     super();
@@ -137,19 +137,22 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   isClosed(): boolean {
     return this.state === 'closed';
   }
-  /** The address while connected, else null. A reconnect yields a new address. */
+  /** The address while connected (or connecting), else null. A reconnect yields a new address. */
   getAddress(): Address | null {
-    return this.state === 'connected' ? this.address : null;
+    return this.isAttached() ? this.address : null;
   }
   getAddressAsString(): string {
     return this.address?.toString() ?? 'n/a';
   }
   getClusterName(): string | null {
-    return this.state === 'connected' ? this.cluster : null;
+    return this.isAttached() ? this.cluster : null;
   }
-  /** The current view while connected, else null. */
+  /** The current view while connected, else null (inside the first `viewAccepted`, that view). */
   getView(): View | null {
-    return this.state === 'connected' ? this.view : null;
+    return this.isAttached() ? this.view : null;
+  }
+  private isAttached(): boolean {
+    return this.state === 'connected' || this.state === 'connecting';
   }
 
   // ---- lifecycle ----
@@ -166,7 +169,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
       }
       return;
     }
-    if (this.pending) throw new TsgroupsError('ERR_CHANNEL_CONNECTING', 'connect: a connect or disconnect is under way');
+    if (this.pending) throw new ChannelStateError('ERR_CHANNEL_CONNECTING', 'connect: a connect or disconnect is under way');
     if (typeof cluster !== 'string' || cluster === '') throw new TsgroupsError('ERR_BAD_ARGUMENT', 'connect: a cluster name is required');
     options.signal?.throwIfAborted();
     const run = this.doConnect(cluster, options.signal);

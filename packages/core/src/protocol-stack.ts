@@ -87,12 +87,19 @@ export class ProtocolStack {
     if (position === 'below' && i === 0) {
       throw new TsgroupsError('ERR_STACK', `insertProtocol: nothing can go below the transport ${this.protocols[0]!.name}`);
     }
+    const at = position === 'above' ? i + 1 : i;
+    // Validate with p in place before running its lifecycle: an invalid insert leaves the stack as it was.
+    this.protocols.splice(at, 0, p);
+    try {
+      this.validate();
+    } finally {
+      this.protocols.splice(at, 1);
+    }
     p.stack = this;
     if (this.phase === 'initialized' || this.phase === 'started') await p.init();
     if (this.phase === 'started') await p.start();
-    this.protocols.splice(position === 'above' ? i + 1 : i, 0, p);
+    this.protocols.splice(at, 0, p);
     this.relink();
-    this.validate();
   }
 
   /** Removes a protocol (stopping and destroying it if the stack runs); returns it, or undefined. */
