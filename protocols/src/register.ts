@@ -1,10 +1,14 @@
 import { registerProtocol } from '@tsgroups/core';
+import { PING } from './discovery/ping.js';
 import { SHARED_LOOPBACK_PING } from './discovery/shared-loopback-ping.js';
+import { FD_ALL3 } from './fd/fd-all3.js';
+import { VERIFY_SUSPECT2 } from './fd/verify-suspect2.js';
 import { GMS } from './gms/gms.js';
 import { DELAY } from './testing/delay.js';
 import { DISCARD } from './testing/discard.js';
 import { SHUFFLE } from './testing/shuffle.js';
 import { SHARED_LOOPBACK } from './transport/shared-loopback.js';
+import { UDP } from './transport/udp.js';
 
 let done = false;
 
@@ -14,7 +18,11 @@ export function registerBuiltinProtocols(): void {
   done = true;
   registerProtocol(SHARED_LOOPBACK);
   registerProtocol(SHARED_LOOPBACK_PING);
+  registerProtocol(UDP);
+  registerProtocol(PING);
   registerProtocol(GMS);
+  registerProtocol(FD_ALL3);
+  registerProtocol(VERIFY_SUSPECT2);
   registerProtocol(DISCARD);
   registerProtocol(DELAY);
   registerProtocol(SHUFFLE);

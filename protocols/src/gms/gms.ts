@@ -61,6 +61,8 @@ export class GMS extends Protocol {
   viewAckCollectionTimeout = 2000;
 
   private view: View | null = null;
+  /** Members of the current view suspected of having crashed (cleared by the next view). */
+  private readonly suspected = new Set<Address>();
   private leaving = false;
   private joinWaiter: Pending<void> | null = null;
   private leaveWaiter: Pending<void> | null = null;
@@ -215,6 +217,7 @@ export class GMS extends Protocol {
 
   private reset(err: unknown): void {
     this.view = null;
+    this.suspected.clear();
     this.leaving = false;
     this.queue = [];
     this.processing = false;
@@ -232,17 +235,22 @@ export class GMS extends Protocol {
 
   // ---- failure (SUSPECT comes from failure detection) ----
   private onSuspect(member: Address): void {
+    // A suspected member will not acknowledge the view being installed: stop waiting for it.
+    const w = this.ackWaiter;
+    if (w !== null && w.missing.delete(member) && w.missing.size === 0) w.done();
     const view = this.view;
     if (view === null || !view.containsMember(member) || member === this.localAddress) return;
+    this.suspected.add(member);
     if (this.isCoord()) {
       this.enqueue({ kind: 'suspect', member });
       return;
     }
-    // If the coordinator is suspected and we are next in line, we take over.
-    const survivors = view.members.filter((m) => m !== member);
-    if (view.getCoord() === member && survivors[0] === this.localAddress) {
-      this.log.info(`${this.localAddress}: coordinator ${member} suspected; taking over`);
-      this.enqueue({ kind: 'suspect', member });
+    // If every member ahead of us is suspected (the coordinator, and maybe the next ones too),
+    // we take over and remove them all.
+    const survivors = view.members.filter((m) => !this.suspected.has(m));
+    if (survivors[0] === this.localAddress) {
+      this.log.info(`${this.localAddress}: coordinator ${view.getCoord()} suspected; taking over`);
+      for (const m of this.suspected) this.enqueue({ kind: 'suspect', member: m });
     }
   }
 
@@ -285,6 +293,7 @@ export class GMS extends Protocol {
 
   private install(view: View): void {
     this.view = view;
+    for (const m of this.suspected) if (!view.containsMember(m)) this.suspected.delete(m);
     this.stats.viewsInstalled++;
     if (this.log.isEnabled('debug')) this.log.debug(`${this.localAddress}: installed view ${view}`);
     const evt = new Event(EventType.VIEW_CHANGE, view);

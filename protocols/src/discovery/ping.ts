@@ -1,0 +1,192 @@
+import {
+  Address,
+  Event,
+  EventType,
+  Flag,
+  Message,
+  type MessageBatch,
+  NameCache,
+  type PropertyDecls,
+  type ScheduledTask,
+  ViewId,
+} from '@tsgroups/core';
+import { tsgroups } from '../generated/headers.js';
+import { ProtocolId } from '../ids.js';
+import { Discovery } from './discovery.js';
+import type { FindMembersRequest, PingData } from './ping-data.js';
+
+const PingHeader = tsgroups.protocols.PingHeader;
+const T = PingHeader.Type;
+type Header = tsgroups.protocols.PingHeader.$Properties;
+type WirePingData = tsgroups.protocols.PingData.$Properties;
+
+/** One discovery round waiting for responses. */
+interface Round {
+  req: FindMembersRequest;
+  found: Map<Address, PingData>;
+  timer: ScheduledTask | null;
+  resolve(list: PingData[]): void;
+}
+
+/**
+ * Discovery by multicast, as JGroups' PING: a member looking for the others multicasts a
+ * GET_MBRS_REQ with its own data (address, name, physical address, view); every member that
+ * receives it learns the requester's physical address and answers with a unicast GET_MBRS_RSP
+ * carrying its own data. The round ends after `timeout`, or earlier once a coordinator answered
+ * (`breakOnCoord`) or enough members did (`numMembers`).
+ *
+ * Physical addresses are passed down to the transport (ADD_PHYSICAL_ADDRESS) before a response
+ * is added to the round, so the transport can reach every member the round returns. A request
+ * that arrives while this member runs a round of its own counts as a response too: members that
+ * start at the same moment then see each other even if one's request reached the other before
+ * its socket was open.
+ */
+export class PING extends Discovery {
+  static override readonly protocolName = 'PING';
+  static override readonly id = ProtocolId.PING;
+  static override readonly headerCodec = PingHeader;
+  static override readonly properties: PropertyDecls = {};
+
+  private readonly rounds = new Set<Round>();
+
+  readonly stats = { requestsSent: 0, requestsReceived: 0, responsesSent: 0, responsesReceived: 0, malformed: 0 };
+
+  override getStats(): Record<string, number> {
+    return { ...this.stats };
+  }
+
+  override selfData(): PingData | undefined {
+    const d = super.selfData();
+    if (d !== undefined) d.name = NameCache.get(d.address) ?? d.name;
+    return d;
+  }
+
+  override stop(): void {
+    // Rounds under way end with what they found.
+    for (const r of [...this.rounds]) this.finish(r);
+  }
+
+  protected override findMembers(req: FindMembersRequest): Promise<PingData[]> {
+    const self = this.selfData();
+    if (self === undefined || this.stack.clusterName === null) return Promise.resolve([]);
+    return new Promise<PingData[]>((resolve) => {
+      const round: Round = { req, found: new Map(), timer: null, resolve };
+      this.rounds.add(round);
+      round.timer = this.timer.schedule(req.timeout, () => {
+        round.timer = null;
+        this.finish(round);
+      });
+      this.stats.requestsSent++;
+      this.send(null, T.GET_MBRS_REQ, self);
+    });
+  }
+
+  override up(msg: Message): void {
+    const h = msg.getHeader<Header>(ProtocolId.PING);
+    if (h === undefined) this.upProt.up(msg);
+    else this.handle(msg, h);
+  }
+
+  override upBatch(batch: MessageBatch): void {
+    batch.removeIf((msg) => {
+      const h = msg.getHeader<Header>(ProtocolId.PING);
+      if (h === undefined) return false;
+      this.handle(msg, h);
+      return true;
+    });
+    if (!batch.isEmpty()) this.upProt.upBatch(batch);
+  }
+
+  // ---- internals ----
+  private handle(msg: Message, h: Header): void {
+    const self = this.localAddress;
+    if (self === null || msg.src === self) return;
+    const data = h.data ? fromWire(h.data) : undefined;
+    if (data === undefined) {
+      this.stats.malformed++;
+      this.log.debug(`dropped a PING message without valid data from ${msg.src}`);
+      return;
+    }
+    if (data.address === self) return;
+    switch (h.type) {
+      case T.GET_MBRS_REQ: {
+        this.stats.requestsReceived++;
+        this.learn(data);
+        const mine = this.selfData();
+        if (mine !== undefined) {
+          this.stats.responsesSent++;
+          this.send(data.address, T.GET_MBRS_RSP, mine);
+        }
+        // A member that is looking too: it belongs in our rounds (see the class comment).
+        for (const r of [...this.rounds]) this.add(r, data);
+        break;
+      }
+      case T.GET_MBRS_RSP:
+        this.stats.responsesReceived++;
+        // Late responses (after the round ended early) still tell us how to reach the member.
+        this.learn(data);
+        for (const r of [...this.rounds]) this.add(r, data);
+        break;
+      default:
+        this.stats.malformed++;
+    }
+  }
+
+  /** Tells the transport how to reach the member, and remembers its name. */
+  private learn(d: PingData): void {
+    if (d.name) NameCache.add(d.address, d.name);
+    if (d.physical) {
+      this.downProt.downEvent(new Event(EventType.ADD_PHYSICAL_ADDRESS, { address: d.address, physical: d.physical, name: d.name }));
+    }
+  }
+
+  private add(round: Round, d: PingData): void {
+    if (!this.rounds.has(round)) return;
+    round.found.set(d.address, d);
+    const { breakOnCoord, numMembers } = round.req;
+    if ((breakOnCoord && d.isCoord) || (numMembers !== undefined && numMembers > 0 && round.found.size >= numMembers)) {
+      this.finish(round);
+    }
+  }
+
+  private finish(round: Round): void {
+    if (!this.rounds.delete(round)) return;
+    round.timer?.cancel();
+    round.timer = null;
+    round.resolve([...round.found.values()]);
+  }
+
+  private send(dest: Address | null, type: tsgroups.protocols.PingHeader.Type, d: PingData): void {
+    const msg = new Message(dest).setFlag(Flag.OOB, Flag.DONT_LOOPBACK).putHeader(ProtocolId.PING, { type, data: toWire(d) });
+    try {
+      this.downProt.down(msg);
+    } catch (err) {
+      this.log.warn(`sending a PING ${type === T.GET_MBRS_REQ ? 'request' : 'response'} failed`, err);
+    }
+  }
+}
+
+function toWire(d: PingData): WirePingData {
+  const w: WirePingData = { address: d.address.bytes, isCoord: d.isCoord };
+  if (d.name) w.name = d.name;
+  if (d.physical) w.physical = d.physical;
+  if (d.viewId) w.viewId = { creator: d.viewId.creator.bytes, id: d.viewId.id };
+  return w;
+}
+
+/** The data a wire form describes, or undefined if an address is malformed. */
+function fromWire(w: WirePingData): PingData | undefined {
+  if (!w.address || w.address.length !== 16) return undefined;
+  let viewId: ViewId | undefined;
+  if (w.viewId) {
+    if (!w.viewId.creator || w.viewId.creator.length !== 16) return undefined;
+    viewId = new ViewId(Address.fromBytes(w.viewId.creator), Number(w.viewId.id ?? 0));
+  }
+  return {
+    address: Address.fromBytes(w.address),
+    name: w.name || undefined,
+    isCoord: !!w.isCoord,
+    viewId,
+    physical: w.physical || undefined,
+  };
+}

@@ -1,0 +1,342 @@
+import type { RemoteInfo, Socket } from 'node:dgram';
+import { isIPv4 } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { type Address, ConfigError, type Event, EventType, type PropertyDecls, type View } from '@tsgroups/core';
+import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
+import { Transport } from './transport.js';
+
+/** Where a member's unicast socket can be reached. */
+interface Physical {
+  host: string;
+  port: number;
+}
+
+/** The address-map entries kept at most (addresses are new on every connect, so it is bounded). */
+const MAX_PHYSICAL_ENTRIES = 10_000;
+/** How long (ms) the physical address of a member that left is kept. */
+const LEFT_MEMBER_EXPIRATION = 60_000;
+
+/**
+ * Resolves a `bind_addr` value to an IPv4 address: an IPv4 literal, `loopback`/`localhost`
+ * (127.0.0.1), `site_local` (the first private IPv4 of a non-internal interface), or the name of
+ * a network interface (its first IPv4 address).
+ * @throws ConfigError if nothing matches
+ */
+export function resolveBindAddr(value: string, source = 'code'): string {
+  const v = value.trim();
+  if (isIPv4(v)) return v;
+  const lower = v.toLowerCase();
+  if (lower === 'loopback' || lower === 'localhost') return '127.0.0.1';
+  const ifaces = networkInterfaces();
+  if (lower === 'site_local') {
+    for (const addrs of Object.values(ifaces)) {
+      for (const a of addrs ?? []) {
+        if (a.family === 'IPv4' && !a.internal && isSiteLocal(a.address)) return a.address;
+      }
+    }
+    throw new ConfigError('ERR_CONFIG_BAD_VALUE', 'UDP bind_addr=site_local: no interface has a private IPv4 address', {
+      source,
+      element: 'UDP',
+      attribute: 'bind_addr',
+    });
+  }
+  const addrs = ifaces[v];
+  const ipv4 = addrs?.find((a) => a.family === 'IPv4');
+  if (ipv4) return ipv4.address;
+  throw new ConfigError(
+    'ERR_CONFIG_BAD_VALUE',
+    `UDP bind_addr=${value}: not an IPv4 address, a keyword (loopback, site_local) or an interface with an IPv4 address` +
+      ` (interfaces: ${Object.keys(ifaces).join(', ')})`,
+    { source, element: 'UDP', attribute: 'bind_addr' },
+  );
+}
+
+function isSiteLocal(ip: string): boolean {
+  const [a, b] = ip.split('.').map(Number) as [number, number];
+  return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+}
+
+/**
+ * The UDP transport: a unicast socket on `bind_addr:bind_port` for messages to one member, and a
+ * multicast socket on `mcast_addr:mcast_port` for messages to all. By default everything stays
+ * on the machine: `bind_addr` is 127.0.0.1, multicasts leave through the loopback interface only
+ * and their TTL is 0.
+ *
+ * Multicasts are sent from the unicast socket, so the source of every datagram a member sends is
+ * its unicast address. The multicast socket binds to the group address itself (not to a
+ * wildcard address): on Linux a socket bound to 127.0.0.1 does not receive datagrams addressed
+ * to a group, and binding to the group means it receives only that group's datagrams, on the
+ * interface it joined on.
+ *
+ * Physical addresses of members are learned from discovery (the ADD_PHYSICAL_ADDRESS event)
+ * and from the source of datagrams that arrive on the unicast socket. A message to a member
+ * whose physical address is unknown is dropped and counted (`droppedNoPhysical`).
+ *
+ * Sockets are created and bound, and closed, with dgram-as-promised (its Promises fit the
+ * async lifecycle). The hot path uses the underlying `node:dgram` socket directly: its
+ * `send()` without a callback allocates no Promise per datagram (dgram-as-promised's send would),
+ * and errors then arrive as 'error' events, which are logged.
+ */
+export class UDP extends Transport {
+  static override readonly protocolName = 'UDP';
+  static override readonly properties: PropertyDecls = {
+    bindAddr: { type: 'string', description: 'IPv4 address, interface name, loopback or site_local, of both sockets' },
+    bindPort: { type: 'int', min: 0, max: 65535, description: 'Port of the unicast socket (0: any free port)' },
+    mcastAddr: { type: 'string', description: 'Multicast group address (IPv4)' },
+    mcastPort: { type: 'int', min: 1, max: 65535, description: 'Port of the multicast socket' },
+    ipTtl: { type: 'int', min: 0, max: 255, description: 'TTL of multicasts (0: they never leave the machine)' },
+    ipMcast: { type: 'boolean', description: 'Multicast to all; if false, a copy is sent to each known member' },
+    ucastRecvBufSize: { type: 'size', description: 'Receive buffer of the unicast socket (0: OS default)' },
+    ucastSendBufSize: { type: 'size', description: 'Send buffer of the unicast socket (0: OS default)' },
+    mcastRecvBufSize: { type: 'size', description: 'Receive buffer of the multicast socket (0: OS default)' },
+    mcastSendBufSize: { type: 'size', description: 'Send buffer of the multicast socket (0: OS default)' },
+  };
+
+  bindAddr = '127.0.0.1';
+  bindPort = 0;
+  mcastAddr = '239.8.8.8';
+  mcastPort = 45588;
+  ipTtl = 0;
+  ipMcast = true;
+  ucastRecvBufSize = 5_000_000;
+  ucastSendBufSize = 1_000_000;
+  mcastRecvBufSize = 5_000_000;
+  mcastSendBufSize = 1_000_000;
+
+  /** The base counters, plus messages dropped for want of a physical address and socket errors. */
+  declare readonly stats: Transport['stats'] & { droppedNoPhysical: number; socketErrors: number };
+
+  private ucast: SocketAsPromised | null = null;
+  private mcast: SocketAsPromised | null = null;
+  /** The raw unicast socket (hot path). */
+  private sock: Socket | null = null;
+  private resolvedBindAddr = '127.0.0.1';
+  private localPhysical: string | undefined = undefined;
+  private readonly physical = new Map<Address, Physical>();
+  private readonly leftAt = new Map<Address, number>();
+
+  constructor() {
+    super();
+    Object.assign(this.stats, { droppedNoPhysical: 0, socketErrors: 0 });
+  }
+
+  /** The port the unicast socket is bound to (0 while not started). */
+  get boundPort(): number {
+    return this.sock === null ? 0 : this.sock.address().port;
+  }
+
+  /** The address the sockets bind to, after resolving keywords and interface names. */
+  get boundAddress(): string {
+    return this.resolvedBindAddr;
+  }
+
+  override init(): void {
+    this.resolvedBindAddr = resolveBindAddr(this.bindAddr, this.stack.source);
+    if (this.ipMcast && !isMulticast(this.mcastAddr)) {
+      throw new ConfigError('ERR_CONFIG_BAD_VALUE', `UDP mcast_addr=${this.mcastAddr} is not an IPv4 multicast address`, {
+        source: this.stack.source,
+        element: 'UDP',
+        attribute: 'mcast_addr',
+      });
+    }
+  }
+
+  override async start(): Promise<void> {
+    // Resolved again at each connect: properties may have changed, and interfaces too.
+    const host = (this.resolvedBindAddr = resolveBindAddr(this.bindAddr, this.stack.source));
+    const ucast = DgramAsPromised.createSocket({ type: 'udp4' });
+    this.attach(ucast.socket, 'unicast', this.onUnicast);
+    try {
+      await ucast.bind({ port: this.bindPort, address: host });
+      this.configureMulticastSending(ucast.socket);
+      setBufferSizes(ucast.socket, this.ucastRecvBufSize, this.ucastSendBufSize, (e) => this.log.debug(`unicast buffer sizes: ${e}`));
+      if (this.ipMcast) {
+        const mcast = DgramAsPromised.createSocket({ type: 'udp4', reuseAddr: true });
+        this.attach(mcast.socket, 'multicast', this.onMulticast);
+        this.mcast = mcast;
+        await mcast.bind({ port: this.mcastPort, address: this.mcastAddr });
+        mcast.addMembership(this.mcastAddr, host);
+        this.configureMulticastSending(mcast.socket);
+        setBufferSizes(mcast.socket, this.mcastRecvBufSize, this.mcastSendBufSize, (e) => this.log.debug(`multicast buffer sizes: ${e}`));
+      }
+    } catch (err) {
+      await closeQuietly(ucast);
+      if (this.mcast) await closeQuietly(this.mcast);
+      this.mcast = null;
+      throw err;
+    }
+    this.ucast = ucast;
+    this.sock = ucast.socket;
+    this.localPhysical = `${host}:${ucast.socket.address().port}`;
+    super.start();
+    if (this.log.isEnabled('debug')) {
+      this.log.debug(`${this.localAddress}: unicast ${this.localPhysical}, multicast ${this.ipMcast ? `${this.mcastAddr}:${this.mcastPort}` : 'off'}`);
+    }
+  }
+
+  override async stop(): Promise<void> {
+    super.stop();
+    const ucast = this.ucast;
+    const mcast = this.mcast;
+    this.ucast = null;
+    this.mcast = null;
+    this.sock = null;
+    this.localPhysical = undefined;
+    this.physical.clear();
+    this.leftAt.clear();
+    if (mcast) {
+      try {
+        mcast.dropMembership(this.mcastAddr, this.resolvedBindAddr);
+      } catch {
+        // closing drops the membership anyway
+      }
+    }
+    await Promise.all([ucast && closeQuietly(ucast), mcast && closeQuietly(mcast)]);
+  }
+
+  override downEvent(evt: Event): unknown {
+    if (evt.type === EventType.VIEW_CHANGE) this.forgetLeft(this.view, evt.arg as View);
+    return super.downEvent(evt);
+  }
+
+  protected override handleDownEvent(evt: Event): unknown {
+    switch (evt.type) {
+      case EventType.GET_LOCAL_PHYSICAL_ADDRESS:
+        return this.localPhysical;
+      case EventType.GET_PHYSICAL_ADDRESS: {
+        const p = this.physical.get(evt.arg as Address);
+        return p === undefined ? undefined : `${p.host}:${p.port}`;
+      }
+      case EventType.ADD_PHYSICAL_ADDRESS: {
+        const a = evt.arg as { address: Address; physical: string | undefined; name?: string } | undefined;
+        if (a?.address && a.physical) {
+          const p = parseHostPort(a.physical);
+          if (p === undefined) this.log.debug(`ignored a malformed physical address ${JSON.stringify(a.physical)} for ${a.address}`);
+          else if (a.address !== this.localAddress) this.learn(a.address, p.host, p.port);
+        }
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  protected override sendDatagram(dest: Address | null, data: Uint8Array): void {
+    const sock = this.sock;
+    if (sock === null) return;
+    if (dest === null) {
+      if (this.ipMcast) {
+        sock.send(data, this.mcastPort, this.mcastAddr);
+        return;
+      }
+      const self = this.localAddress;
+      for (const [addr, p] of this.physical) if (addr !== self) sock.send(data, p.port, p.host);
+      return;
+    }
+    const p = this.physical.get(dest);
+    if (p === undefined) {
+      this.stats.droppedNoPhysical++;
+      if (this.log.isEnabled('debug')) this.log.debug(`no physical address for ${dest}; dropped a datagram of ${data.length} bytes`);
+      return;
+    }
+    sock.send(data, p.port, p.host);
+  }
+
+  override getStats(): Record<string, number> {
+    return { ...super.getStats(), physicalAddresses: this.physical.size };
+  }
+
+  // ---- internals ----
+  private readonly onUnicast = (msg: Buffer, rinfo: RemoteInfo): void => {
+    const res = this.receive(msg);
+    // The source of a datagram is the sender's unicast socket: remember how to answer it.
+    if (typeof res === 'object') {
+      const sender = res.sender;
+      if (sender !== this.localAddress) this.learn(sender, rinfo.address, rinfo.port);
+    }
+  };
+
+  private readonly onMulticast = (msg: Buffer): void => {
+    this.receive(msg);
+  };
+
+  private attach(sock: Socket, kind: string, onMessage: (msg: Buffer, rinfo: RemoteInfo) => void): void {
+    sock.on('message', (msg, rinfo) => {
+      try {
+        onMessage(msg, rinfo);
+      } catch (err) {
+        this.log.error(`${kind} socket: a datagram from ${rinfo.address}:${rinfo.port} failed`, err);
+      }
+    });
+    // An 'error' event without a listener would crash the process: log it instead.
+    sock.on('error', (err) => {
+      this.stats.socketErrors++;
+      this.log.warn(`${kind} socket error`, err);
+    });
+  }
+
+  private configureMulticastSending(sock: Socket): void {
+    sock.setMulticastInterface(this.resolvedBindAddr);
+    sock.setMulticastTTL(this.ipTtl);
+    sock.setMulticastLoopback(true);
+  }
+
+  private learn(addr: Address, host: string, port: number): void {
+    const old = this.physical.get(addr);
+    if (old !== undefined && old.port === port && old.host === host) return;
+    if (old === undefined && this.physical.size >= MAX_PHYSICAL_ENTRIES) {
+      const first = this.physical.keys().next().value;
+      if (first !== undefined) this.physical.delete(first);
+    }
+    this.physical.set(addr, { host, port });
+  }
+
+  /**
+   * Forgets the physical addresses of members that left a view more than
+   * {@link LEFT_MEMBER_EXPIRATION} ms ago. Not at once: a leaver still has to receive its
+   * LEAVE_RSP and view acknowledgements, and joiners not yet in a view must stay reachable.
+   */
+  private forgetLeft(prev: View | null, next: View): void {
+    const now = Date.now();
+    if (prev !== null) for (const m of prev.members) if (!next.containsMember(m)) this.leftAt.set(m, now);
+    for (const [m, t] of this.leftAt) {
+      if (next.containsMember(m)) this.leftAt.delete(m);
+      else if (now - t > LEFT_MEMBER_EXPIRATION) {
+        this.leftAt.delete(m);
+        this.physical.delete(m);
+      }
+    }
+  }
+}
+
+function isMulticast(ip: string): boolean {
+  if (!isIPv4(ip)) return false;
+  const first = Number(ip.split('.')[0]);
+  return first >= 224 && first <= 239;
+}
+
+function parseHostPort(text: string): Physical | undefined {
+  const i = text.lastIndexOf(':');
+  if (i <= 0) return undefined;
+  const host = text.slice(0, i);
+  const port = Number(text.slice(i + 1));
+  if (!isIPv4(host) || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
+  return { host, port };
+}
+
+function setBufferSizes(sock: Socket, recv: number, send: number, onError: (e: unknown) => void): void {
+  try {
+    if (recv > 0) sock.setRecvBufferSize(recv);
+    if (send > 0) sock.setSendBufferSize(send);
+  } catch (err) {
+    // The OS may refuse (or cap) large buffers; the defaults still work.
+    onError(err);
+  }
+}
+
+async function closeQuietly(s: SocketAsPromised): Promise<void> {
+  try {
+    await s.close();
+  } catch {
+    // already closed
+  }
+}
