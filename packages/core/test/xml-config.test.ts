@@ -77,7 +77,7 @@ const STACK = `<?xml version="1.0" encoding="UTF-8"?>
 <!-- a test stack -->
 <config xmlns="urn:org:jgroups" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
         xsi:schemaLocation="urn:org:jgroups http://www.jgroups.org/schema/jgroups.xsd">
-  <TEST_XML_TRANSPORT bind_port="7900" bind_addr="\${BIND_ADDR:10.0.0.1}" max_bundle_size="64K"/>
+  <TEST_XML_TRANSPORT bind_port="7900" bind_addr="\${BIND_ADDR:127.0.0.21}" max_bundle_size="64K"/>
   <!-- discovery comes next -->
   <TEST_XML_DISC timeout="1.5s" initial_hosts="a[7800], b[7801]"/>
   <pbcast.TEST_XML_GMS join_timeout="\${JOIN_TIMEOUT,GMS_TIMEOUT:5s}" print_local_addr="true"/>
@@ -88,7 +88,7 @@ describe('parseStackXml', () => {
   test('lists protocols bottom to top with substituted attribute text', () => {
     const configs = parseStackXml(STACK, 'stack.xml', {});
     expect(configs).toEqual([
-      { name: 'TEST_XML_TRANSPORT', properties: { bind_port: '7900', bind_addr: '10.0.0.1', max_bundle_size: '64K' } },
+      { name: 'TEST_XML_TRANSPORT', properties: { bind_port: '7900', bind_addr: '127.0.0.21', max_bundle_size: '64K' } },
       { name: 'TEST_XML_DISC', properties: { timeout: '1.5s', initial_hosts: 'a[7800], b[7801]' } },
       { name: 'pbcast.TEST_XML_GMS', properties: { join_timeout: '5s', print_local_addr: 'true' } },
     ]);
@@ -180,12 +180,12 @@ describe('substituteVariables', () => {
 
 describe('buildStack / loadStackXml', () => {
   test('builds the protocols bottom to top with typed properties', () => {
-    const stack = loadStackXml(STACK, { BIND_ADDR: '192.168.1.5', GMS_TIMEOUT: '750ms' });
+    const stack = loadStackXml(STACK, { BIND_ADDR: '127.0.0.22', GMS_TIMEOUT: '750ms' });
     expect(stack.getProtocols().map((p) => p.name)).toEqual(['TEST_XML_GMS', 'TEST_XML_DISC', 'TEST_XML_TRANSPORT']);
     const tp = stack.getTransport() as XmlTransport;
     expect(tp).toBeInstanceOf(XmlTransport);
     expect(tp.bindPort).toBe(7900);
-    expect(tp.bindAddr).toBe('192.168.1.5');
+    expect(tp.bindAddr).toBe('127.0.0.22');
     expect(tp.maxBundleSize).toBe(64_000);
     const disc = stack.findProtocol(XmlDisc)!;
     expect(disc.timeout).toBe(1500);
@@ -271,10 +271,10 @@ describe('buildStack / loadStackXml', () => {
     test('loads a stack file by path', () => {
       const path = join(dir, 'stack.xml');
       writeFileSync(path, STACK);
-      const stack = loadStackXml(path, { BIND_ADDR: '10.1.1.1' });
+      const stack = loadStackXml(path, { BIND_ADDR: '127.0.0.23' });
       expect(stack.source).toBe(path);
       expect(stack.getProtocols().map((p) => p.name)).toEqual(['TEST_XML_GMS', 'TEST_XML_DISC', 'TEST_XML_TRANSPORT']);
-      expect((stack.getTransport() as XmlTransport).bindAddr).toBe('10.1.1.1');
+      expect((stack.getTransport() as XmlTransport).bindAddr).toBe('127.0.0.23');
     });
 
     test('errors in a file name the file', () => {

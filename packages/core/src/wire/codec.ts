@@ -1,4 +1,5 @@
 import { Address } from '../address.js';
+import { TsgroupsError } from '../errors.js';
 import { TRANSIENT_FLAGS } from '../flags.js';
 import { HeaderRegistry } from '../header.js';
 import { Message } from '../message.js';
@@ -69,7 +70,7 @@ function encodeMessage(w: Writer, msg: Message, sender: Address): void {
     for (let i = 0; i < hdrs.length; i += 2) {
       const id = hdrs[i] as number;
       const codec = HeaderRegistry.get(id);
-      if (codec === undefined) throw new Error(`no header codec registered for protocol id ${id}`);
+      if (codec === undefined) throw new TsgroupsError('ERR_PROTOCOL_REGISTRY', `no header codec registered for protocol id ${id}`);
       w.uint32(M_HEADERS).fork();
       w.uint32(H_ID).uint32(id);
       w.uint32(H_HEADER).fork();
