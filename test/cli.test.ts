@@ -25,3 +25,21 @@ test('the built `tsgroups demo` command runs and exits 0', async () => {
 test('an unknown command exits 2 with usage', async () => {
   await expect(promisify(execFile)(process.execPath, [built, 'nope'], { timeout: 20_000 })).rejects.toMatchObject({ code: 2 });
 });
+
+test('perf delivers every multicast to every member and reports a rate', async () => {
+  const { runPerf } = await import('../packages/cli/src/perf.js');
+  const lines: string[] = [];
+  const r = await runPerf({
+    members: 3,
+    messages: 2000,
+    size: 100,
+    stack: stackPath('loopback.xml'),
+    cluster: uniqueCluster('perf'),
+    timeoutMs: 10_000,
+    out: (l) => lines.push(l),
+  });
+  expect(r.delivered).toBe(r.expected);
+  expect(r.expected).toBe(3 * 2000 * 3);
+  expect(r.msgsPerSecPerMember).toBeGreaterThan(0);
+  expect(lines[0]).toMatch(/msgs\/s delivered per member/);
+});

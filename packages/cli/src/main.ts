@@ -3,12 +3,16 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
+import { runPerf } from './perf.js';
 
 const USAGE = `usage: tsgroups <command> [options]
 
 commands:
   demo     a cluster of members on loopback joins, exchanges messages, loses and regains a member
            --members N (default 4)  --messages N (default 5)  --stack FILE  --cluster NAME
+  perf     each member multicasts N messages; prints msgs/s delivered per member
+           --members N (default 2)  --messages N (default 100000)  --size BYTES (default 1000)
+           --stack FILE (default stacks/loopback.xml)  --timeout MS (default 30000)
   help     this text
 `;
 
@@ -43,6 +47,29 @@ async function main(argv: string[]): Promise<number> {
       });
       console.log(ok ? 'demo: OK' : 'demo: FAILED');
       return ok ? 0 : 1;
+    }
+    case 'perf': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          members: { type: 'string', default: '2' },
+          messages: { type: 'string', default: '100000' },
+          size: { type: 'string', default: '1000' },
+          stack: { type: 'string' },
+          timeout: { type: 'string', default: '30000' },
+          cluster: { type: 'string', default: `perf-${process.pid}` },
+        },
+      });
+      const r = await runPerf({
+        members: Math.max(1, Number(values.members) || 2),
+        messages: Math.max(1, Number(values.messages) || 100_000),
+        size: Math.max(0, Number(values.size) || 0),
+        stack: values.stack ?? shippedStack('loopback.xml'),
+        cluster: values.cluster!,
+        timeoutMs: Number(values.timeout) || 30_000,
+        out: (l) => console.log(l),
+      });
+      return r.delivered === r.expected ? 0 : 1;
     }
     case 'help':
     case '--help':

@@ -1,0 +1,76 @@
+import { Channel } from 'tsgroups';
+
+export interface PerfOptions {
+  members: number;
+  messages: number;
+  size: number;
+  stack: string;
+  cluster: string;
+  /** Give up waiting for deliveries after this long (lost datagrams are not retransmitted yet). */
+  timeoutMs: number;
+  out: (line: string) => void;
+}
+
+export interface PerfResult {
+  /** Multicasts delivered per second, per member (own messages included), median over members. */
+  msgsPerSecPerMember: number;
+  delivered: number;
+  expected: number;
+  elapsedMs: number;
+}
+
+/**
+ * The multicast benchmark of the JGroups anchor (shared/anchors/jgroups): `members` channels
+ * in this process each multicast `messages` messages of `size` bytes; every member counts
+ * what it receives, its own included, until it has all of them or the timeout passes.
+ */
+export async function runPerf(o: PerfOptions): Promise<PerfResult> {
+  const channels: Channel[] = [];
+  const counts: number[] = [];
+  const expected = o.members * o.messages;
+  try {
+    for (let i = 0; i < o.members; i++) {
+      const ch = new Channel(o.stack).setName(`P${i}`);
+      const idx = i;
+      counts.push(0);
+      ch.setReceiver({ receive: () => void counts[idx]!++ });
+      channels.push(ch);
+      await ch.connect(o.cluster);
+    }
+    await until(() => channels.every((c) => c.getView()?.size() === o.members), 10_000);
+    const payload = new Uint8Array(o.size);
+    const start = performance.now();
+    // Send in slices so the bundler gets full turns and receivers get to run in between.
+    const slice = 1000;
+    for (let sent = 0; sent < o.messages; sent += slice) {
+      const n = Math.min(slice, o.messages - sent);
+      for (const ch of channels) for (let k = 0; k < n; k++) void ch.send(null, payload);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    await until(() => counts.every((c) => c >= expected), o.timeoutMs).catch(() => undefined);
+    const elapsedMs = performance.now() - start;
+    const rates = counts.map((c) => (c / elapsedMs) * 1000).sort((a, b) => a - b);
+    const result: PerfResult = {
+      msgsPerSecPerMember: Math.round(rates[rates.length >> 1]!),
+      delivered: counts.reduce((a, b) => a + b, 0),
+      expected: expected * o.members,
+      elapsedMs: Math.round(elapsedMs),
+    };
+    o.out(
+      `perf: ${o.members} members x ${o.messages} msgs of ${o.size} B on ${o.stack}: ` +
+        `${result.msgsPerSecPerMember} msgs/s delivered per member (median), ` +
+        `${result.delivered}/${result.expected} delivered in ${result.elapsedMs} ms`,
+    );
+    return result;
+  } finally {
+    await Promise.all(channels.map((c) => c.close()));
+  }
+}
+
+async function until(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
