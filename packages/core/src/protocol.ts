@@ -100,6 +100,33 @@ export abstract class Protocol {
     return this.upProt.upEvent(evt);
   }
 
+  /**
+   * For protocols with control messages of their own: call from `up`. A message that carries
+   * this protocol's header goes to {@link handleOwnMessage}; any other passes up.
+   */
+  protected upOrHandle(msg: Message): void {
+    const h = msg.getHeader(this.id);
+    if (h === undefined) this.upProt.up(msg);
+    else this.handleOwnMessage(msg, h);
+  }
+
+  /** The batch form of {@link upOrHandle}: own messages are taken out, the rest pass up together. */
+  protected upBatchOrHandle(batch: MessageBatch): void {
+    batch.removeIf(this.takeOwnMessage);
+    if (!batch.isEmpty()) this.upProt.upBatch(batch);
+  }
+
+  /** Handles a message that carries this protocol's header (see {@link upOrHandle}). */
+  protected handleOwnMessage(_msg: Message, _header: unknown): void {}
+
+  // Bound once per protocol, so the batch path allocates no closure.
+  private readonly takeOwnMessage = (msg: Message): boolean => {
+    const h = msg.getHeader(this.id);
+    if (h === undefined) return false;
+    this.handleOwnMessage(msg, h);
+    return true;
+  };
+
   /** Counters for monitoring (`tsgroups probe`, benchmarks). */
   getStats(): Record<string, number> {
     return {};

@@ -82,23 +82,16 @@ export class PING extends Discovery {
   }
 
   override up(msg: Message): void {
-    const h = msg.getHeader<Header>(ProtocolId.PING);
-    if (h === undefined) this.upProt.up(msg);
-    else this.handle(msg, h);
+    this.upOrHandle(msg);
   }
 
   override upBatch(batch: MessageBatch): void {
-    batch.removeIf((msg) => {
-      const h = msg.getHeader<Header>(ProtocolId.PING);
-      if (h === undefined) return false;
-      this.handle(msg, h);
-      return true;
-    });
-    if (!batch.isEmpty()) this.upProt.upBatch(batch);
+    this.upBatchOrHandle(batch);
   }
 
   // ---- internals ----
-  private handle(msg: Message, h: Header): void {
+  protected override handleOwnMessage(msg: Message, header: unknown): void {
+    const h = header as Header;
     const self = this.localAddress;
     if (self === null || msg.src === self) return;
     const data = h.data ? fromWire(h.data) : undefined;

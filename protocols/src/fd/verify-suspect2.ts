@@ -95,25 +95,16 @@ export class VERIFY_SUSPECT2 extends Protocol {
   }
 
   override up(msg: Message): void {
-    const h = msg.getHeader<Header>(ProtocolId.VERIFY_SUSPECT);
-    if (h === undefined) this.upProt.up(msg);
-    else this.handle(msg, h);
+    this.upOrHandle(msg);
   }
 
   override upBatch(batch: MessageBatch): void {
-    batch.removeIf(this.consume);
-    if (!batch.isEmpty()) this.upProt.upBatch(batch);
+    this.upBatchOrHandle(batch);
   }
 
-  // Bound once: the batch path allocates no closure.
-  private readonly consume = (msg: Message): boolean => {
-    const h = msg.getHeader<Header>(ProtocolId.VERIFY_SUSPECT);
-    if (h === undefined) return false;
-    this.handle(msg, h);
-    return true;
-  };
 
-  private handle(msg: Message, h: Header): void {
+  protected override handleOwnMessage(msg: Message, header: unknown): void {
+    const h = header as Header;
     const from = msg.src;
     if (from === null) return;
     switch (h.type) {

@@ -115,19 +115,11 @@ export class GMS extends Protocol {
   }
 
   override up(msg: Message): void {
-    const h = msg.getHeader<Header>(ProtocolId.GMS);
-    if (h === undefined) this.upProt.up(msg);
-    else this.handle(msg, h);
+    this.upOrHandle(msg);
   }
 
   override upBatch(batch: MessageBatch): void {
-    batch.removeIf((msg) => {
-      const h = msg.getHeader<Header>(ProtocolId.GMS);
-      if (h === undefined) return false;
-      this.handle(msg, h);
-      return true;
-    });
-    if (!batch.isEmpty()) this.upProt.upBatch(batch);
+    this.upBatchOrHandle(batch);
   }
 
   // ---- joining ----
@@ -255,7 +247,8 @@ export class GMS extends Protocol {
   }
 
   // ---- message handling ----
-  private handle(msg: Message, h: Header): void {
+  protected override handleOwnMessage(msg: Message, header: unknown): void {
+    const h = header as Header;
     try {
       switch (h.type) {
         case T.JOIN_REQ:
