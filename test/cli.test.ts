@@ -16,10 +16,27 @@ test('the demo forms a cluster, delivers every multicast once and reports agreem
 const built = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
 
 // `pnpm test` builds before it runs jest, so the compiled command exists.
-test('the built `tsgroups demo` command runs and exits 0', async () => {
+test('the built `tsgroups demo` command runs member processes over UDP: a kill -9 is detected, a joiner joins, all agree; exits 0', async () => {
   expect(existsSync(built)).toBe(true);
-  const { stdout } = await promisify(execFile)(process.execPath, [built, 'demo', '--members', '3', '--messages', '3'], { timeout: 20_000 });
+  const { stdout } = await promisify(execFile)(process.execPath, [built, 'demo'], { timeout: 45_000 });
+  expect(stdout).toMatch(/4 member processes over UDP \(127\.0\.0\.1, 239\.\d+\.\d+\.\d+:\d+, TTL 0\)/);
+  expect(stdout).toMatch(/all 4 processes share one view/);
+  const killed = /kill -9 ([A-Z]) /.exec(stdout)?.[1];
+  expect(killed).toBeDefined();
+  expect(stdout).toMatch(new RegExp(`the survivors installed a view without ${killed}`));
+  expect(stdout).toMatch(/E joined after/);
+  expect(stdout).toMatch(/all 4 members agree on view .*E/);
+  expect(stdout).toMatch(/demo: OK\n$/);
+}, 60_000);
+
+test('the built `tsgroups demo --in-process` command runs and exits 0', async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, [built, 'demo', '--in-process', '--members', '3', '--messages', '3'], { timeout: 20_000 });
+  expect(stdout).toMatch(/received 9 of 9 multicasts, each once/);
   expect(stdout).toMatch(/demo: OK/);
+});
+
+test('`tsgroups member` without --name and --cluster exits 2', async () => {
+  await expect(promisify(execFile)(process.execPath, [built, 'member'], { timeout: 20_000 })).rejects.toMatchObject({ code: 2 });
 });
 
 test('an unknown command exits 2 with usage', async () => {

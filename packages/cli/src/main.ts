@@ -3,13 +3,21 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
+import { runMultiProcessDemo } from './demo-mp.js';
+import { runMember } from './member.js';
 import { runPerf } from './perf.js';
 
 const USAGE = `usage: tsgroups <command> [options]
 
 commands:
-  demo     a cluster of members on loopback joins, exchanges messages, loses and regains a member
-           --members N (default 4)  --messages N (default 5)  --stack FILE  --cluster NAME
+  demo     N member processes over UDP on 127.0.0.1 form a cluster; one is killed (kill -9), the
+           survivors detect it, a new member joins, and all must agree on the final view
+           --members N (default 4)  --stack FILE (default stacks/udp.xml)  --cluster NAME
+           --in-process: instead, channels in this process on loopback join, exchange messages,
+           lose and regain a member  (--members N  --messages N (default 5)  --stack FILE)
+  member   one cluster member for scripts: prints a JSON line per event (ready, view, suspect),
+           reads commands from stdin (connect, disconnect, partition NAME,NAME, heal, exit)
+           --name NAME  --cluster NAME  --stack FILE (default stacks/udp.xml, \${VAR}s from the environment)
   perf     each member multicasts N messages; prints msgs/s delivered per member
            --members N (default 2)  --messages N (default 100000)  --size BYTES (default 1000)
            --stack FILE (default stacks/loopback.xml)  --timeout MS (default 30000)
@@ -36,8 +44,19 @@ async function main(argv: string[]): Promise<number> {
           messages: { type: 'string', default: '5' },
           stack: { type: 'string' },
           cluster: { type: 'string', default: `demo-${process.pid}` },
+          'in-process': { type: 'boolean', default: false },
         },
       });
+      if (!values['in-process']) {
+        const ok = await runMultiProcessDemo({
+          members: Math.max(2, Math.min(25, Number(values.members) || 4)),
+          stack: values.stack ?? shippedStack('udp.xml'),
+          cluster: values.cluster!,
+          out: (l) => console.log(l),
+        });
+        console.log(ok ? 'demo: OK' : 'demo: FAILED');
+        return ok ? 0 : 1;
+      }
       const ok = await runDemo({
         members: Math.max(2, Math.min(26, Number(values.members) || 4)),
         messages: Math.max(1, Number(values.messages) || 5),
@@ -47,6 +66,21 @@ async function main(argv: string[]): Promise<number> {
       });
       console.log(ok ? 'demo: OK' : 'demo: FAILED');
       return ok ? 0 : 1;
+    }
+    case 'member': {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          name: { type: 'string' },
+          cluster: { type: 'string' },
+          stack: { type: 'string' },
+        },
+      });
+      if (!values.name || !values.cluster) {
+        process.stderr.write(`member: --name and --cluster are required\n${USAGE}`);
+        return 2;
+      }
+      return runMember({ name: values.name, cluster: values.cluster, stack: values.stack ?? shippedStack('udp.xml') });
     }
     case 'perf': {
       const { values } = parseArgs({

@@ -3,6 +3,7 @@ import {
   Event,
   EventType,
   Flag,
+  MergeView,
   Message,
   type MessageBatch,
   Protocol,
@@ -10,6 +11,7 @@ import {
   type ScheduledTask,
   TsgroupsError,
   View,
+  ViewId,
 } from '@tsgroups/core';
 import type { FindMembersRequest, PingData } from '../discovery/ping-data.js';
 import { tsgroups } from '../generated/headers.js';
@@ -19,6 +21,7 @@ import { viewFromData, viewToData } from './view-codec.js';
 const GmsHeader = tsgroups.protocols.GmsHeader;
 const T = GmsHeader.Type;
 type Header = tsgroups.protocols.GmsHeader.$Properties;
+type ViewData = tsgroups.protocols.ViewData.$Properties;
 
 /** A membership change waiting for the coordinator. */
 interface Request {
@@ -51,6 +54,7 @@ export class GMS extends Protocol {
     discoveryTimeout: { type: 'duration', min: 1, description: 'How long one discovery round waits' },
     leaveTimeout: { type: 'duration', description: 'How long a leaver waits for the coordinator to confirm' },
     viewAckCollectionTimeout: { type: 'duration', description: 'How long the coordinator waits for view acknowledgements' },
+    mergeTimeout: { type: 'duration', min: 1, description: 'How long a merge leader waits for the other coordinators\' views' },
   };
 
   joinTimeout = 2000;
@@ -59,6 +63,7 @@ export class GMS extends Protocol {
   discoveryTimeout = 500;
   leaveTimeout = 2000;
   viewAckCollectionTimeout = 2000;
+  mergeTimeout = 5000;
 
   private view: View | null = null;
   /** Members of the current view suspected of having crashed (cleared by the next view). */
@@ -74,7 +79,23 @@ export class GMS extends Protocol {
   private processScheduled = false;
   private ackWaiter: { viewId: number; missing: Set<Address>; done: () => void; timer: ScheduledTask } | null = null;
 
-  readonly stats = { viewsInstalled: 0, joinAttempts: 0, viewAcksMissing: 0 };
+  // Merge state: the leader collects views; a coordinator asked for its view holds back its
+  // own view changes until the merge view arrives (or mergeTimeout passes).
+  private mergeQueue: View[][] = [];
+  private mergeInProgress = false;
+  private mergeSeq = Math.floor(Math.random() * 1_000_000);
+  private mergeCollector: { id: number; waiting: Set<Address>; views: View[]; done: () => void } | null = null;
+  private mergeLockedUntil = 0;
+
+  readonly stats = {
+    viewsInstalled: 0,
+    joinAttempts: 0,
+    viewAcksMissing: 0,
+    viewsResent: 0,
+    leaveRequestsResent: 0,
+    mergesLed: 0,
+    mergeViewsInstalled: 0,
+  };
 
   getView(): View | null {
     return this.view;
@@ -110,6 +131,9 @@ export class GMS extends Protocol {
   override upEvent(evt: Event): unknown {
     if (evt.type === EventType.SUSPECT) {
       for (const m of evt.arg as Address[]) this.onSuspect(m);
+    } else if (evt.type === EventType.MERGE) {
+      void this.startMerge(evt.arg as Address[]);
+      return undefined;
     }
     return this.upProt.upEvent(evt);
   }
@@ -186,20 +210,23 @@ export class GMS extends Protocol {
     this.leaving = true;
     if (view.size() > 1) {
       const done = new Promise<void>((resolve) => {
+        // The request (or its answer) may be lost: ask again until answered or out of time.
+        const every = Math.max(1, Math.min(500, Math.floor(this.leaveTimeout / 4)));
+        const again = this.timer.scheduleWithFixedDelay(every, every, () => {
+          this.stats.leaveRequestsResent++;
+          this.requestLeave();
+        });
         const timer = this.timer.schedule(this.leaveTimeout, () => {
+          again.cancel();
           this.log.debug(`${self}: no LEAVE_RSP within ${this.leaveTimeout} ms; leaving anyway`);
           resolve();
         });
-        this.leaveWaiter = {
-          resolve: () => {
-            timer.cancel();
-            resolve();
-          },
-          reject: () => {
-            timer.cancel();
-            resolve();
-          },
+        const finish = () => {
+          again.cancel();
+          timer.cancel();
+          resolve();
         };
+        this.leaveWaiter = { resolve: finish, reject: finish };
       });
       this.requestLeave();
       await done;
@@ -267,6 +294,12 @@ export class GMS extends Protocol {
         case T.LEAVE_RSP:
           this.leaveWaiter?.resolve();
           break;
+        case T.MERGE_REQ:
+          this.onMergeRequest(msg.src!, h.mergeId ?? 0);
+          break;
+        case T.MERGE_RSP:
+          this.onMergeResponse(msg.src!, h.mergeId ?? 0, h.view ? viewFromData(h.view) : null);
+          break;
       }
     } catch (err) {
       this.log.warn(`dropped a malformed GMS message from ${msg.src}`, err);
@@ -286,6 +319,12 @@ export class GMS extends Protocol {
 
   private install(view: View): void {
     this.view = view;
+    if (view instanceof MergeView) {
+      // Members that came back with the merge are no longer suspected; our view changes may go on.
+      this.suspected.clear();
+      this.mergeLockedUntil = 0;
+      this.stats.mergeViewsInstalled++;
+    }
     for (const m of this.suspected) if (!view.containsMember(m)) this.suspected.delete(m);
     this.stats.viewsInstalled++;
     if (this.log.isEnabled('debug')) this.log.debug(`${this.localAddress}: installed view ${view}`);
@@ -325,9 +364,20 @@ export class GMS extends Protocol {
 
   private async processQueue(): Promise<void> {
     if (this.processing || !this.active) return;
+    const wait = this.mergeLockedUntil - Date.now();
+    if (wait > 0 && this.mergeQueue.length === 0) {
+      // Another coordinator is merging us: our changes wait for its merge view.
+      this.timer.schedule(wait, () => void this.processQueue());
+      return;
+    }
     this.processing = true;
     try {
-      while (this.queue.length > 0 && this.active) {
+      while ((this.queue.length > 0 || this.mergeQueue.length > 0) && this.active) {
+        const views = this.mergeQueue.shift();
+        if (views !== undefined) {
+          await this.applyMerge(views);
+          continue;
+        }
         const reqs = this.queue;
         this.queue = [];
         await this.applyChanges(reqs);
@@ -335,6 +385,90 @@ export class GMS extends Protocol {
     } finally {
       this.processing = false;
     }
+  }
+
+  // ---- merging (MERGE comes from MERGE3 on the merge leader) ----
+  private async startMerge(coords: Address[]): Promise<void> {
+    const self = this.localAddress;
+    if (self === null || !this.isCoord() || this.leaving || this.mergeInProgress) return;
+    const others = coords.filter((c) => c !== self);
+    if (others.length === 0) return;
+    this.mergeInProgress = true;
+    try {
+      const views = await this.collectMergeViews(others);
+      if (views.length === 0 || !this.isCoord()) return;
+      this.stats.mergesLed++;
+      this.mergeQueue.push(views);
+      if (!this.processScheduled) {
+        this.processScheduled = true;
+        setImmediate(() => {
+          this.processScheduled = false;
+          void this.processQueue();
+        });
+      }
+    } finally {
+      this.mergeInProgress = false;
+    }
+  }
+
+  private collectMergeViews(coords: Address[]): Promise<View[]> {
+    const id = ++this.mergeSeq >>> 0;
+    return new Promise<View[]>((resolve) => {
+      const views: View[] = [];
+      const timer = this.timer.schedule(this.mergeTimeout, () => done());
+      const done = () => {
+        timer.cancel();
+        if (this.mergeCollector?.id === id) this.mergeCollector = null;
+        resolve(views);
+      };
+      this.mergeCollector = { id, waiting: new Set(coords), views, done };
+      for (const c of coords) this.send(c, { type: T.MERGE_REQ, mergeId: id });
+    });
+  }
+
+  private onMergeRequest(leader: Address, mergeId: number): void {
+    const view = this.view;
+    if (view === null || !this.isCoord() || this.leaving) {
+      this.send(leader, { type: T.MERGE_RSP, mergeId });
+      return;
+    }
+    this.mergeLockedUntil = Date.now() + this.mergeTimeout;
+    this.send(leader, { type: T.MERGE_RSP, mergeId, view: viewToData(view) });
+  }
+
+  private onMergeResponse(from: Address, mergeId: number, view: View | null): void {
+    const c = this.mergeCollector;
+    if (c === null || c.id !== mergeId || !c.waiting.delete(from)) return;
+    if (view !== null && view.getCoord() === from) c.views.push(view);
+    if (c.waiting.size === 0) c.done();
+  }
+
+  /** Installs one MergeView over our view and the other subgroups' views; we lead it. */
+  private async applyMerge(otherViews: View[]): Promise<void> {
+    const view = this.view;
+    const self = this.localAddress;
+    if (view === null || self === null || view.getCoord() !== self) return;
+    const others = otherViews.filter((v) => !v.viewId.equals(view.viewId)).sort((a, b) => a.getCoord()!.compareTo(b.getCoord()!));
+    if (others.length === 0) return;
+    const subgroups = [view, ...others];
+    const members: Address[] = [];
+    const seen = new Set<Address>();
+    for (const v of subgroups) {
+      for (const m of v.members) {
+        if (!seen.has(m) && !this.suspected.has(m)) {
+          seen.add(m);
+          members.push(m);
+        }
+      }
+    }
+    const id = Math.max(...subgroups.map((v) => v.viewId.id)) + 1;
+    const merged = new MergeView(new ViewId(self, id), members, subgroups);
+    this.log.info(`${self}: installing ${merged}`);
+    const data = viewToData(merged);
+    const acked = this.collectAcks(id, new Set(members.filter((m) => m !== self)), data);
+    this.send(null, { type: T.VIEW, view: data });
+    this.install(merged);
+    await acked;
   }
 
   private async applyChanges(reqs: Request[]): Promise<void> {
@@ -364,7 +498,7 @@ export class GMS extends Protocol {
     const next = View.create(self, view.viewId.id + 1, newMembers);
     const data = viewToData(next);
     const ackers = new Set(newMembers.filter((m) => m !== self));
-    const acked = this.collectAcks(next.viewId.id, ackers);
+    const acked = this.collectAcks(next.viewId.id, ackers, data);
     // Members that are leaving get the view too, so they know they are out.
     this.send(null, { type: T.VIEW, view: data });
     if (!leavers.has(self)) this.install(next);
@@ -377,10 +511,20 @@ export class GMS extends Protocol {
     }
   }
 
-  private collectAcks(viewId: number, missing: Set<Address>): Promise<void> {
+  /**
+   * Waits until every member in `missing` acknowledged view `viewId`, or the ack timeout.
+   * Datagrams get lost: the view is sent again, by unicast, to those that have not answered.
+   */
+  private collectAcks(viewId: number, missing: Set<Address>, view: ViewData): Promise<void> {
     if (missing.size === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
+      const resendEvery = Math.max(1, Math.min(500, Math.floor(this.viewAckCollectionTimeout / 4)));
+      const resend = this.timer.scheduleWithFixedDelay(resendEvery, resendEvery, () => {
+        for (const m of missing) this.send(m, { type: T.VIEW, view });
+        this.stats.viewsResent += missing.size;
+      });
       const done = () => {
+        resend.cancel();
         if (this.ackWaiter?.viewId === viewId) {
           this.ackWaiter.timer.cancel();
           this.ackWaiter = null;

@@ -1,0 +1,137 @@
+import { createInterface } from 'node:readline';
+import { type Address, Channel, DISCARD, MergeView, type View } from 'tsgroups';
+
+export interface MemberOptions {
+  name: string;
+  cluster: string;
+  /** A stack file (its `${VAR}`s are read from the environment). */
+  stack: string;
+  /** One JSON line per event (default: stdout). */
+  out?: (line: string) => void;
+}
+
+/** What `tsgroups member` prints, one JSON object per line. */
+export type MemberEvent =
+  | { event: 'ready'; address: string; name: string }
+  | { event: 'view'; id: string; coord: string; members: string[]; addresses: string[]; merge: boolean }
+  | { event: 'suspect'; member: string; address: string }
+  | { event: 'disconnected' }
+  | { event: 'partitioned'; from: string[] }
+  | { event: 'healed' }
+  | { event: 'error'; message: string; cmd?: string }
+  | { event: 'closed' };
+
+const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as Partial<MergeView>).getSubgroups === 'function';
+
+/**
+ * One cluster member driven through stdin and reporting through stdout, for the multi-process
+ * demo and tests. The stack gets a DISCARD right above its transport so partitions can be made.
+ *
+ * stdout: one JSON line per event (`ready`, `view`, `suspect`, and acknowledgements of commands:
+ * `disconnected`, `partitioned`, `healed`, `error`, `closed`); every line also carries `name`
+ * and `t` (ms since the epoch).
+ * stdin commands, one per line, run one after another: `connect`, `disconnect`,
+ * `partition NAME1,NAME2` (drop all traffic to and from the members of the current view with
+ * those logical names), `heal`, `exit` (close the channel, exit 0). SIGTERM, SIGINT and the end
+ * of stdin act as `exit`.
+ * @returns the exit code
+ */
+export async function runMember(o: MemberOptions): Promise<number> {
+  const write = o.out ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const out = (ev: MemberEvent) => write(JSON.stringify({ name: o.name, t: Date.now(), ...ev }));
+  const channel = new Channel(o.stack).setName(o.name);
+  const stack = channel.getProtocolStack();
+  const discard = new DISCARD();
+  await stack.insertProtocol(discard, 'above', stack.getTransport());
+
+  channel.on('view', (v: View) =>
+    out({
+      event: 'view',
+      id: String(v.viewId),
+      coord: String(v.getCoord()),
+      members: v.members.map(String),
+      addresses: v.members.map((m) => m.toUUIDString()),
+      merge: isMergeView(v),
+    }),
+  );
+  channel.on('suspect', (a: Address) => out({ event: 'suspect', member: String(a), address: a.toUUIDString() }));
+
+  const connect = async () => {
+    discard.heal();
+    await channel.connect(o.cluster);
+    out({ event: 'ready', address: channel.getAddress()!.toUUIDString(), name: o.name });
+  };
+
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+  let exiting = false;
+  const exit = async (code: number) => {
+    if (exiting) return;
+    exiting = true;
+    try {
+      await channel.close();
+      out({ event: 'closed' });
+    } catch (err) {
+      out({ event: 'error', message: String(err), cmd: 'exit' });
+      code = 1;
+    }
+    resolveDone(code);
+  };
+
+  const commands: Record<string, (arg: string) => Promise<void>> = {
+    connect,
+    disconnect: async () => {
+      await channel.disconnect();
+      discard.heal();
+      out({ event: 'disconnected' });
+    },
+    partition: async (arg) => {
+      const names = arg.split(',').map((s) => s.trim()).filter(Boolean);
+      const view = channel.getView();
+      const addrs = view ? view.members.filter((m) => names.includes(String(m)) && m !== channel.getAddress()) : [];
+      discard.isolateFrom(...addrs);
+      out({ event: 'partitioned', from: addrs.map(String) });
+    },
+    heal: async () => {
+      discard.heal();
+      out({ event: 'healed' });
+    },
+    exit: () => exit(0),
+  };
+
+  // Commands run strictly one after another.
+  let queue: Promise<void> = Promise.resolve();
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    const [cmd = '', ...rest] = line.trim().split(/\s+/);
+    if (cmd === '') return;
+    queue = queue.then(async () => {
+      if (exiting) return;
+      const fn = commands[cmd];
+      if (!fn) return out({ event: 'error', message: `unknown command: ${cmd}`, cmd });
+      try {
+        await fn(rest.join(' '));
+      } catch (err) {
+        out({ event: 'error', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err), cmd });
+      }
+    });
+  });
+  // The parent went away (or closed our stdin): leave.
+  rl.on('close', () => void queue.then(() => exit(0)));
+  const onSignal = () => void exit(0);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    await connect();
+  } catch (err) {
+    out({ event: 'error', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err), cmd: 'connect' });
+    await exit(1);
+  }
+  const code = await done;
+  rl.close();
+  process.stdin.destroy();
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  return code;
+}

@@ -1,0 +1,153 @@
+import {
+  Address,
+  Event,
+  EventType,
+  Flag,
+  Message,
+  type MessageBatch,
+  NameCache,
+  Protocol,
+  type PropertyDecls,
+  type ScheduledTask,
+  type View,
+} from '@tsgroups/core';
+import { tsgroups } from '../generated/headers.js';
+import { ProtocolId } from '../ids.js';
+
+const Merge3Header = tsgroups.protocols.Merge3Header;
+type Header = tsgroups.protocols.Merge3Header.$Properties;
+
+/**
+ * Detects subgroups that must merge. Every member multicasts an INFO (its view id and
+ * coordinator) at a random moment in each [`minInterval`, `maxInterval`]; every
+ * `checkInterval` (by default half of `maxInterval`) a coordinator looks at the INFOs it got. If they name more than one
+ * coordinator, the group has split and can talk again: the coordinator with the lowest address
+ * among them is the merge leader, and passes MERGE up with the coordinators to merge (GMS does
+ * the merge). Other coordinators stay quiet, so one merge runs at a time.
+ */
+export class MERGE3 extends Protocol {
+  static override readonly protocolName = 'MERGE3';
+  static override readonly id = ProtocolId.MERGE3;
+  static override readonly headerCodec = Merge3Header;
+  static override readonly provides: readonly string[] = ['merge-detection'];
+  static override readonly requiresBelow: readonly string[] = ['transport'];
+  static override readonly requiresAbove: readonly string[] = ['gms'];
+  static override readonly properties: PropertyDecls = {
+    minInterval: { type: 'duration', min: 1, description: 'Shortest time between two INFO messages of a member' },
+    maxInterval: { type: 'duration', min: 1, description: 'Longest time between two INFO messages of a member' },
+    checkInterval: { type: 'duration', description: 'How often a coordinator looks for subgroups (0: max_interval / 2)' },
+  };
+
+  minInterval = 10_000;
+  maxInterval = 30_000;
+  checkInterval = 0;
+
+  private view: View | null = null;
+  /** Coordinators named in the INFOs since the last check, with one of the view ids they lead. */
+  private readonly coords = new Map<Address, string>();
+  private infoTask: ScheduledTask | null = null;
+  private checkTask: ScheduledTask | null = null;
+  readonly stats = { infosSent: 0, infosReceived: 0, mergesTriggered: 0 };
+
+  override init(): void {
+    if (this.maxInterval < this.minInterval) this.maxInterval = this.minInterval;
+  }
+
+  override start(): void {
+    this.scheduleInfo();
+    // Half of max_interval: an INFO from the other side (sent at most max_interval after a heal)
+    // is looked at within 1.5 x max_interval, so a merge starts within that time.
+    const every = this.checkInterval > 0 ? this.checkInterval : Math.max(1, Math.round(this.maxInterval / 2));
+    this.checkTask = this.timer.scheduleWithFixedDelay(every, every, () => this.check());
+  }
+
+  override stop(): void {
+    this.infoTask?.cancel();
+    this.checkTask?.cancel();
+    this.infoTask = this.checkTask = null;
+    this.coords.clear();
+    this.view = null;
+  }
+
+  override getStats(): Record<string, number> {
+    return { ...this.stats };
+  }
+
+  override downEvent(evt: Event): unknown {
+    if (evt.type === EventType.VIEW_CHANGE) this.view = evt.arg as View;
+    else if (evt.type === EventType.DISCONNECT) this.view = null;
+    return this.downProt.downEvent(evt);
+  }
+
+  override up(msg: Message): void {
+    this.upOrHandle(msg);
+  }
+
+  override upBatch(batch: MessageBatch): void {
+    this.upBatchOrHandle(batch);
+  }
+
+  protected override handleOwnMessage(msg: Message, header: unknown): void {
+    const h = header as Header;
+    if (h.type !== Merge3Header.Type.INFO || !h.coord || !h.viewId?.creator) return;
+    this.stats.infosReceived++;
+    try {
+      const sender = msg.src!;
+      if (h.name) NameCache.add(sender, h.name);
+      if (h.physical) {
+        // After a partition the transport may have forgotten the other side: teach it again.
+        this.downProt.downEvent(new Event(EventType.ADD_PHYSICAL_ADDRESS, { address: sender, physical: h.physical, name: h.name }));
+      }
+      const coord = Address.fromBytes(h.coord);
+      this.coords.set(coord, `${Address.fromBytes(h.viewId.creator)}|${Number(h.viewId.id ?? 0)}`);
+    } catch (err) {
+      this.log.debug(`dropped a malformed INFO from ${msg.src}: ${(err as Error).message}`);
+    }
+  }
+
+  private scheduleInfo(): void {
+    const span = this.maxInterval - this.minInterval;
+    const delay = this.minInterval + Math.floor(Math.random() * (span + 1));
+    this.infoTask = this.timer.schedule(delay, () => {
+      this.sendInfo();
+      this.scheduleInfo();
+    });
+  }
+
+  private sendInfo(): void {
+    const view = this.view;
+    const self = this.localAddress;
+    if (view === null || self === null) return;
+    const physical = this.downProt.downEvent(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS)) as string | undefined;
+    const h: Header = {
+      type: Merge3Header.Type.INFO,
+      viewId: { creator: view.viewId.creator.bytes, id: view.viewId.id },
+      coord: view.getCoord()!.bytes,
+      name: NameCache.get(self) ?? '',
+      physical: typeof physical === 'string' && physical.includes(':') ? physical : '',
+    };
+    this.stats.infosSent++;
+    // DONT_LOOPBACK: a member needs no INFO from itself; it adds its own view at the check.
+    void this.downProt.down(new Message(null).setFlag(Flag.OOB, Flag.DONT_LOOPBACK).putHeader(this.id, h));
+  }
+
+  private check(): void {
+    const view = this.view;
+    const self = this.localAddress;
+    const seen = [...this.coords.keys()];
+    this.coords.clear();
+    if (view === null || self === null || view.getCoord() !== self) return;
+    const coords = new Set<Address>([self, ...seen]);
+    if (coords.size < 2) return;
+    const sorted = [...coords].sort((a, b) => a.compareTo(b));
+    if (sorted[0] !== self) return; // another coordinator leads the merge
+    this.stats.mergesTriggered++;
+    this.log.info(`${self}: subgroups led by ${sorted.join(', ')} can see each other; merging`);
+    this.upProt.upEvent(new Event(EventType.MERGE, sorted));
+  }
+
+  /** Runs one INFO round and one check now (for tests and tools). */
+  triggerNow(): void {
+    this.sendInfo();
+  }
+}
