@@ -133,7 +133,7 @@ describe('FD_SOCK2 on the loopback stack', () => {
 
     const t0 = performance.now();
     crash(victim);
-    const view = await waitForSameView(survivors, 5000);
+    const view = await waitForSameView(survivors, 10_000);
     const detected = Math.max(...watches.map((w) => w.removedAt(victimAddr)!)) - t0;
 
     expect(view.containsMember(victimAddr)).toBe(false);
@@ -161,7 +161,7 @@ describe('FD_SOCK2 on the loopback stack', () => {
 
     const t0 = performance.now();
     crash(oldCoord);
-    const view = await waitForSameView(survivors, 5000);
+    const view = await waitForSameView(survivors, 10_000);
     const detected = Math.max(...watches.map((w) => w.removedAt(coordAddr)!)) - t0;
 
     expect(view.containsMember(coordAddr)).toBe(false);
@@ -183,7 +183,7 @@ describe('FD_SOCK2 on the loopback stack', () => {
 
     crash(c);
     crash(d);
-    const view = await waitForSameView(survivors, 5000);
+    const view = await waitForSameView(survivors, 10_000);
     for (const x of dead) expect(view.containsMember(x)).toBe(false);
     // B suspected C, watched D next, could not reach it (even after a retry) and suspected it too.
     const bs = sockOf(b).getStats();

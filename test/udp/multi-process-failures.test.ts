@@ -2,6 +2,7 @@
 // stacks/udp.xml (127.0.0.1, TTL 0, a multicast group and port of each test's own). Members print
 // JSON lines (packages/cli/src/member.ts); the tests wait on those lines with deadlines.
 // Measured times are printed as `udp timing:` lines.
+import { waitUntil } from '../helpers/wait.js';
 import { existsSync } from 'node:fs';
 import { stackXml } from '../helpers/cluster.js';
 import { agreeOn, cli, median, MpCluster, type MemberProc, stopMember, waitForAll } from './mp-helpers.js';
@@ -133,8 +134,11 @@ test('a partition A,B | C,D: each side installs a view of its own two members; a
   expect(a.lastView()!.coord).toBe(b.lastView()!.coord);
   expect(c.lastView()!.coord).toBe(d.lastView()!.coord);
   console.log(`udp timing: partition A,B | C,D split into two views after ${split} ms`);
+  // Hold the partition for its whole 10 s (MERGE3 keeps announcing meanwhile, unheard).
+  await waitUntil(() => Date.now() - t0 >= 10_000, 15_000, 'the end of the 10 s partition');
+  for (const p of all) expect(p.lines.some((l) => l.event === 'view' && l.merge === true)).toBe(false);
 
-  // Heal: every member installs one merge view of all four, within 2 x max_interval + margin.
+  // Heal: every member installs one merge view of all four, within 2 x max_interval.
   const marks = all.map((p) => p.lines.length);
   const t1 = Date.now();
   for (const p of all) p.send('heal');
@@ -145,6 +149,8 @@ test('a partition A,B | C,D: each side installs a view of its own two members; a
   const mergeTook = Math.max(...all.map((p) => p.lastView()!.at)) - t1;
   const mergeViews = all.map((p, i) => p.lines.slice(marks[i]).find((l) => l.event === 'view' && l.merge === true && l.members!.length === 4)!);
   expect(new Set(mergeViews.map((v) => v.id)).size).toBe(1); // the same merge view everywhere
+  for (const [i, p] of all.entries()) expect(p.lines.slice(marks[i]).filter((l) => l.event === 'view' && l.merge === true)).toHaveLength(1);
+  expect(mergeTook).toBeLessThan(2 * mergeMaxMs);
   expect(all.every((p) => p.lines.every((l) => l.event !== 'error'))).toBe(true);
   console.log(`udp timing: merge after heal (MERGE3 1s/${mergeMaxMs}ms): one view of all 4 after ${mergeTook} ms`);
   for (const p of all) expect(await stopMember(p)).toBe(0);
