@@ -57,6 +57,9 @@ test('20 rounds of join and leave: the stable members see the joiner come and go
     expect(new Set(withJ).size).toBe(20);
   }
   expect(joiner.lines.filter((l) => l.event === 'error')).toEqual([]);
+  // Leaving is not failing: 20 departures raised no suspicion anywhere, and each took under 1 s.
+  for (const p of [...stable, joiner]) expect(p.lines.filter((l) => l.event === 'suspect')).toEqual([]);
+  expect(Math.max(...leaves)).toBeLessThan(1000);
   console.log(
     `udp timing: join (connect -> both stable views) median ${median(joins)} ms, max ${Math.max(...joins)} ms; ` +
       `leave (disconnect -> both stable views) median ${median(leaves)} ms, max ${Math.max(...leaves)} ms (20 rounds)`,
@@ -65,7 +68,13 @@ test('20 rounds of join and leave: the stable members see the joiner come and go
   for (const p of stable) expect(await stopMember(p)).toBe(0);
 }, 120_000);
 
-test('kill -9 of a member: the survivors suspect it and install a view without it within 10 s; kill -9 of the coordinator: the next member takes over', async () => {
+// The configured detection time: FD_ALL3 timeout (3 s) + one check interval (500 ms) + the
+// VERIFY_SUSPECT2 timeout of udp.xml (1 s); FD_SOCK2 usually detects a kill far sooner. The
+// margin covers the view installation on a busy machine.
+const DETECTION_MS = 3000 + 500 + 1000;
+const MARGIN_MS = 1500;
+
+test('kill -9 of a member: the survivors suspect it and install a view without it within the detection time; kill -9 of the coordinator: the next member takes over', async () => {
   cluster = new MpCluster({ fdInterval: '500ms', fdTimeout: '3s' });
   const all = await cluster.startAll(['A', 'B', 'C', 'D']);
   const view = all[0]!.lastView()!;
@@ -89,7 +98,7 @@ test('kill -9 of a member: the survivors suspect it and install a view without i
   const suspects = survivors.flatMap((p, i) => p.lines.slice(marks[i]).filter((l) => l.event === 'suspect' && l.member === victim.name));
   expect(suspects.length).toBeGreaterThanOrEqual(1);
   const suspectTook = Math.min(...suspects.map((l) => l.at)) - t0;
-  expect(viewTook).toBeLessThan(10_000);
+  expect(viewTook).toBeLessThan(DETECTION_MS + MARGIN_MS);
   expect(await victim.exit).toBeNull(); // killed by the signal
   console.log(`udp timing: crash detection (kill -9 member ${victim.name}; ${detectors}, FD_ALL3 500ms/3s): suspect after ${suspectTook} ms, view without it after ${viewTook} ms`);
 
@@ -110,7 +119,7 @@ test('kill -9 of a member: the survivors suspect it and install a view without i
   );
   const coordTook = Math.max(...survivors.map((p) => p.lastView()!.at)) - t1;
   for (const p of survivors) expect(p.lastView()!.coord).toBe(next);
-  expect(coordTook).toBeLessThan(10_000);
+  expect(coordTook).toBeLessThan(DETECTION_MS + MARGIN_MS);
   console.log(`udp timing: crash detection (kill -9 coordinator ${coord.name}): ${next} coordinator of the survivors' view after ${coordTook} ms`);
   for (const p of survivors) expect(await stopMember(p)).toBe(0);
 }, 60_000);
