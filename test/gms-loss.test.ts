@@ -14,7 +14,7 @@ function lossyStack(seed: number, rate: number) {
   return stack;
 }
 
-test.each([1, 2, 3])('with 20%% of incoming messages lost (seed %i), five members join, agree and leave cleanly', async (seed) => {
+test.each([1, 2, 3, 4, 5, 6])('with 20%% of incoming messages lost (seed %i), five members join, agree and leave cleanly', async (seed) => {
   const cluster = uniqueCluster('lossy');
   for (let i = 0; i < 5; i++) {
     const ch = new Channel(lossyStack(seed * 10 + i, 0.2)).setName(`L${i}`);

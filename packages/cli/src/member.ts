@@ -18,8 +18,21 @@ export type MemberEvent =
   | { event: 'disconnected' }
   | { event: 'partitioned'; from: string[] }
   | { event: 'healed' }
+  | { event: 'loss'; rate: number; seed: number }
+  | { event: 'sent'; multicasts: number; unicasts: number }
+  | { event: 'report'; from: Record<string, StreamReport> }
   | { event: 'error'; message: string; cmd?: string }
   | { event: 'closed' };
+
+/** What a member received of another member's burst (see the `burst` command). */
+export interface StreamReport {
+  multicasts: number;
+  unicasts: number;
+  /** Messages that arrived twice. */
+  duplicates: number;
+  /** Messages that arrived before one sent earlier by the same sender (FIFO broken). */
+  outOfOrder: number;
+}
 
 const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as Partial<MergeView>).getSubgroups === 'function';
 
@@ -32,7 +45,10 @@ const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as
  * and `t` (ms since the epoch).
  * stdin commands, one per line, run one after another: `connect`, `disconnect`,
  * `partition NAME1,NAME2` (drop all traffic to and from the members of the current view with
- * those logical names), `heal`, `exit` (close the channel, exit 0). SIGTERM, SIGINT and the end
+ * those logical names), `heal`, `loss RATE SEED` (drop that fraction of all traffic in and
+ * out), `burst N` (multicast N messages and send N unicasts to every other member, awaiting
+ * each send), `report` (what was received from each sender's bursts), `exit` (close the
+ * channel, exit 0). SIGTERM, SIGINT and the end
  * of stdin act as `exit`.
  * @returns the exit code
  */
@@ -55,6 +71,37 @@ export async function runMember(o: MemberOptions): Promise<number> {
     }),
   );
   channel.on('suspect', (a: Address) => out({ event: 'suspect', member: String(a), address: a.toUUIDString() }));
+
+  // Bursts carry {m: i} (multicast) or {u: i} (unicast); each sender's streams must arrive
+  // exactly once and in order.
+  const streams = new Map<string, StreamReport & { nextM: number; nextU: number }>();
+  channel.on('message', (msg) => {
+    let v: { m?: number; u?: number };
+    try {
+      v = msg.getObject<{ m?: number; u?: number }>();
+    } catch {
+      return;
+    }
+    if (typeof v !== 'object' || v === null) return;
+    const from = String(msg.getSrc());
+    let st = streams.get(from);
+    if (!st) streams.set(from, (st = { multicasts: 0, unicasts: 0, duplicates: 0, outOfOrder: 0, nextM: 0, nextU: 0 }));
+    if (typeof v.m === 'number') {
+      if (v.m < st.nextM) st.duplicates++;
+      else {
+        if (v.m > st.nextM) st.outOfOrder++;
+        st.nextM = v.m + 1;
+        st.multicasts++;
+      }
+    } else if (typeof v.u === 'number') {
+      if (v.u < st.nextU) st.duplicates++;
+      else {
+        if (v.u > st.nextU) st.outOfOrder++;
+        st.nextU = v.u + 1;
+        st.unicasts++;
+      }
+    }
+  });
 
   const connect = async () => {
     discard.heal();
@@ -95,6 +142,30 @@ export async function runMember(o: MemberOptions): Promise<number> {
     heal: async () => {
       discard.heal();
       out({ event: 'healed' });
+    },
+    loss: async (arg) => {
+      const [rate = '0', seed = '1'] = arg.split(/\s+/);
+      discard.setSeed(Number(seed)).setUpDiscardRate(Number(rate)).setDownDiscardRate(Number(rate));
+      out({ event: 'loss', rate: Number(rate), seed: Number(seed) });
+    },
+    burst: async (arg) => {
+      const n = Number(arg) || 0;
+      const self = channel.getAddress();
+      const others = (channel.getView()?.members ?? []).filter((m) => m !== self);
+      let unicasts = 0;
+      for (let i = 0; i < n; i++) {
+        await channel.send(null, { m: i });
+        for (const o of others) {
+          await channel.send(o, { u: i });
+          unicasts++;
+        }
+      }
+      out({ event: 'sent', multicasts: n, unicasts });
+    },
+    report: async () => {
+      const from: Record<string, StreamReport> = {};
+      for (const [k, { multicasts, unicasts, duplicates, outOfOrder }] of streams) from[k] = { multicasts, unicasts, duplicates, outOfOrder };
+      out({ event: 'report', from });
     },
     exit: () => exit(0),
   };

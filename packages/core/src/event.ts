@@ -39,6 +39,8 @@ export const EventType = {
   SET_CLUSTER_NAME: 17,
   /** up, arg: Map<Address, View>. Subgroups detected by a merge-detection protocol. */
   MERGE: 18,
+  /** down, arg: Digest. Everything up to each member's highestDelivered is stable (delivered everywhere) and may be purged. */
+  STABLE: 19,
   /** Types from 1000 on are free for user protocols. */
   USER_DEFINED: 1000,
 } as const;

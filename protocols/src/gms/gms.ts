@@ -1,5 +1,6 @@
 import {
   Address,
+  type Digest,
   Event,
   EventType,
   Flag,
@@ -16,6 +17,7 @@ import {
 import type { FindMembersRequest, PingData } from '../discovery/ping-data.js';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
+import { digestFromData, digestToData } from '../reliable/digest-codec.js';
 import { viewFromData, viewToData } from './view-codec.js';
 
 const GmsHeader = tsgroups.protocols.GmsHeader;
@@ -86,6 +88,9 @@ export class GMS extends Protocol {
   private mergeSeq = Math.floor(Math.random() * 1_000_000);
   private mergeCollector: { id: number; waiting: Set<Address>; views: View[]; done: () => void } | null = null;
   private mergeLockedUntil = 0;
+  /** The last view this coordinator installed, and who has not acknowledged it yet. */
+  private unacked: { viewId: number; missing: Set<Address>; view: ViewData } | null = null;
+  private resendTask: ScheduledTask | null = null;
 
   readonly stats = {
     viewsInstalled: 0,
@@ -107,10 +112,14 @@ export class GMS extends Protocol {
 
   override start(): void {
     this.active = true;
+    const every = Math.max(1, Math.min(500, Math.floor(this.viewAckCollectionTimeout / 4)));
+    this.resendTask = this.timer.scheduleWithFixedDelay(every, every, () => this.resendViews());
   }
 
   override stop(): void {
     this.active = false;
+    this.resendTask?.cancel();
+    this.resendTask = null;
     this.reset(new TsgroupsError('ERR_ABORTED', 'the channel stopped'));
   }
 
@@ -236,6 +245,7 @@ export class GMS extends Protocol {
 
   private reset(err: unknown): void {
     this.view = null;
+    this.unacked = null;
     this.suspected.clear();
     this.leaving = false;
     this.queue = [];
@@ -255,8 +265,10 @@ export class GMS extends Protocol {
   // ---- failure (SUSPECT comes from failure detection) ----
   private onSuspect(member: Address): void {
     // A suspected member will not acknowledge the view being installed: stop waiting for it.
+    // (The waiter's set is the same as `unacked.missing`: one delete serves both.)
     const w = this.ackWaiter;
     if (w !== null && w.missing.delete(member) && w.missing.size === 0) w.done();
+    this.unacked?.missing.delete(member);
     const view = this.view;
     if (view === null || !view.containsMember(member) || member === this.localAddress) return;
     this.suspected.add(member);
@@ -286,7 +298,7 @@ export class GMS extends Protocol {
           break;
         case T.VIEW:
         case T.JOIN_RSP:
-          if (h.view) this.onView(viewFromData(h.view), msg.src!, h.type === T.VIEW);
+          if (h.view) this.onView(viewFromData(h.view), msg.src!, h.type === T.JOIN_RSP && h.digest ? digestFromData(h.digest) : null);
           break;
         case T.VIEW_ACK:
           this.onViewAck(msg.src!, Number(h.viewId ?? 0));
@@ -306,15 +318,21 @@ export class GMS extends Protocol {
     }
   }
 
-  private onView(view: View, from: Address, ack: boolean): void {
+  /** A view from VIEW or JOIN_RSP (with the coordinator's digest, when the stack has NAKACK2). */
+  private onView(view: View, from: Address, digest: Digest | null): void {
     const self = this.localAddress;
     if (self === null) return;
     const current = this.view;
     if (view.containsMember(self)) {
-      if (current === null || view.viewId.compareTo(current.viewId) > 0) this.install(view);
+      if (current === null || view.viewId.compareTo(current.viewId) > 0) {
+        // The joiner learns where each sender's multicasts start before it is a member.
+        if (digest !== null && current === null) this.downProt.downEvent(new Event(EventType.SET_DIGEST, digest));
+        this.install(view);
+      }
       this.joinWaiter?.resolve();
     }
-    if (ack) this.send(from, { type: T.VIEW_ACK, viewId: view.viewId.id });
+    // Acknowledge VIEW and JOIN_RSP alike: a joiner may never see the multicast VIEW.
+    this.send(from, { type: T.VIEW_ACK, viewId: view.viewId.id });
   }
 
   private install(view: View): void {
@@ -342,7 +360,16 @@ export class GMS extends Protocol {
     else this.send(this.view!.getCoord()!, { type: T.LEAVE_REQ, member: self.bytes });
   }
 
+  /** Sends the current view again to the members that have not acknowledged it. */
+  private resendViews(): void {
+    const u = this.unacked;
+    if (u === null || u.missing.size === 0 || !this.active || !this.isCoord()) return;
+    for (const m of u.missing) this.send(m, { type: T.VIEW, view: u.view });
+    this.stats.viewsResent += u.missing.size;
+  }
+
   private onViewAck(from: Address, viewId: number): void {
+    if (this.unacked?.viewId === viewId) this.unacked.missing.delete(from);
     const w = this.ackWaiter;
     if (w === null || w.viewId !== viewId) return;
     w.missing.delete(from);
@@ -487,7 +514,7 @@ export class GMS extends Protocol {
       else if (!leavers.has(j)) newMembers.push(j);
     }
     // A JOIN_REQ resent after its view went out: answer with the current view.
-    for (const j of alreadyIn) if (view.containsMember(j)) this.send(j, { type: T.JOIN_RSP, view: viewToData(view) });
+    for (const j of alreadyIn) if (view.containsMember(j)) this.send(j, { type: T.JOIN_RSP, view: viewToData(view), digest: this.digestData() });
     const leftMembers = view.members.filter((m) => !newMembers.includes(m));
     if (leftMembers.length === 0 && newMembers.length === view.members.length) {
       // Nothing changes (e.g. a repeated LEAVE_REQ of a member already gone): just confirm.
@@ -501,8 +528,11 @@ export class GMS extends Protocol {
     const acked = this.collectAcks(next.viewId.id, ackers, data);
     // Members that are leaving get the view too, so they know they are out.
     this.send(null, { type: T.VIEW, view: data });
+    // The digest is taken after the view went out: joiners start right after it (they get the
+    // view in JOIN_RSP, and the multicast VIEW cannot reach them before they have the digest).
+    const digest = joiners.length > 0 ? this.digestData() : undefined;
     if (!leavers.has(self)) this.install(next);
-    for (const j of joiners) if (next.containsMember(j)) this.send(j, { type: T.JOIN_RSP, view: data });
+    for (const j of joiners) if (next.containsMember(j)) this.send(j, { type: T.JOIN_RSP, view: data, digest });
     await acked;
     for (const r of reqs) {
       if (r.kind !== 'leave') continue;
@@ -516,15 +546,12 @@ export class GMS extends Protocol {
    * Datagrams get lost: the view is sent again, by unicast, to those that have not answered.
    */
   private collectAcks(viewId: number, missing: Set<Address>, view: ViewData): Promise<void> {
+    // Until they acknowledge (or a newer view replaces this one), the members in `missing` get
+    // the view again now and then, also after we stopped waiting for them (see resendViews).
+    this.unacked = { viewId, missing, view };
     if (missing.size === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const resendEvery = Math.max(1, Math.min(500, Math.floor(this.viewAckCollectionTimeout / 4)));
-      const resend = this.timer.scheduleWithFixedDelay(resendEvery, resendEvery, () => {
-        for (const m of missing) this.send(m, { type: T.VIEW, view });
-        this.stats.viewsResent += missing.size;
-      });
       const done = () => {
-        resend.cancel();
         if (this.ackWaiter?.viewId === viewId) {
           this.ackWaiter.timer.cancel();
           this.ackWaiter = null;
@@ -538,6 +565,12 @@ export class GMS extends Protocol {
       });
       this.ackWaiter = { viewId, missing, done, timer };
     });
+  }
+
+  /** The reliable-multicast digest (undefined on a stack without NAKACK2). */
+  private digestData(): ReturnType<typeof digestToData> | undefined {
+    const d = this.downProt.downEvent(new Event(EventType.GET_DIGEST)) as Digest | undefined;
+    return d === undefined ? undefined : digestToData(d);
   }
 
   private send(dest: Address | null, h: Header): void {

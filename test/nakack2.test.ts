@@ -1,0 +1,142 @@
+import { type Address, Channel, DISCARD, FD_ALL3, Flag, Message, NAKACK2, STABLE, VERIFY_SUSPECT2 } from 'tsgroups';
+import { closeAll, discardOf, loopbackStack, type Member, Recorder, startCluster, waitForSameView, waitUntil } from './helpers/cluster.js';
+
+const reliableStack = () =>
+  loopbackStack(() => [new DISCARD(), new NAKACK2().setValues({ xmit_interval: 30 }), new STABLE().setValues({ desired_avg_gossip: 200, max_bytes: '100K' })]);
+
+let members: Member[] = [];
+afterEach(async () => {
+  await closeAll(members.map((m) => m.channel));
+  members = [];
+});
+
+const nak = (c: Channel) => c.getProtocolStack().findProtocol(NAKACK2)!;
+
+/** Per sender, the numbers a member received (payload {n}), in delivery order. */
+function bySender(m: Member): Map<Address, number[]> {
+  const out = new Map<Address, number[]>();
+  for (const msg of m.rec.messages) {
+    const v = msg.getObject<{ n?: number }>();
+    if (typeof v !== 'object' || v === null || typeof v.n !== 'number') continue;
+    const list = out.get(msg.getSrc()!) ?? [];
+    list.push(v.n);
+    out.set(msg.getSrc()!, list);
+  }
+  return out;
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+function lossy(chans: Channel[], seed: number, rate: number): void {
+  chans.forEach((c, i) => discardOf(c).setSeed(seed * 100 + i + 1).setUpDiscardRate(rate).setDownDiscardRate(rate));
+}
+
+describe('NAKACK2', () => {
+  test.each([11, 22, 33, 44])('with 10%% loss each way (seed %i), every member delivers every multicast exactly once in per-sender order', async (seed) => {
+    members = await startCluster(5, reliableStack);
+    const chans = members.map((m) => m.channel);
+    lossy(chans, seed, 0.1);
+    const N = 1000;
+    for (let i = 0; i < N; i++) for (const c of chans) void c.send(null, { n: i });
+    const total = N * chans.length;
+    await waitUntil(
+      () => members.every((m) => m.rec.messages.length >= total),
+      20_000,
+      'every multicast everywhere',
+      () => members.map((m) => `${m.channel.getName()}: ${m.rec.messages.length}`).join(', '),
+    );
+    for (const m of members) {
+      const got = bySender(m);
+      expect(got.size).toBe(chans.length);
+      for (const c of chans) expect(got.get(c.getAddress()!)).toEqual(range(N));
+    }
+    const xmits = chans.reduce((n, c) => n + nak(c).stats.xmitsSent, 0);
+    expect(xmits).toBeGreaterThan(0);
+  }, 40_000);
+
+  test('OOB multicasts under loss arrive exactly once', async () => {
+    members = await startCluster(3, reliableStack);
+    const chans = members.map((m) => m.channel);
+    lossy(chans, 5, 0.2);
+    const N = 500;
+    for (let i = 0; i < N; i++) void chans[0]!.send(new Message(null, { n: i }).setFlag(Flag.OOB));
+    await waitUntil(() => members.every((m) => m.rec.messages.length >= N), 10_000, 'all OOB messages');
+    for (const m of members) {
+      const got = bySender(m).get(chans[0]!.getAddress()!)!;
+      expect([...got].sort((a, b) => a - b)).toEqual(range(N));
+    }
+  });
+
+  test('a lost tail is noticed through the highest-seqno announcement and fetched', async () => {
+    members = await startCluster(2, reliableStack);
+    const [a, b] = members.map((m) => m.channel) as [Channel, Channel];
+    for (let i = 0; i < 10; i++) await a.send(null, { n: i });
+    await waitUntil(() => members[1]!.rec.messages.length === 10, 2000);
+    discardOf(b).setDiscardAll(true);
+    for (let i = 10; i < 20; i++) await a.send(null, { n: i });
+    await waitUntil(() => discardOf(b).stats.droppedUp >= 10, 2000, 'the tail to be dropped');
+    discardOf(b).heal();
+    await waitUntil(() => members[1]!.rec.messages.length === 20, 5000, 'the tail');
+    expect(bySender(members[1]!).get(a.getAddress()!)).toEqual(range(20));
+    expect(nak(a).stats.highestSeqnoSent).toBeGreaterThan(0);
+  });
+
+  test('a joiner starts at the digest: it gets what is sent after it joined, and nothing from before', async () => {
+    members = await startCluster(2, reliableStack);
+    const [a] = members.map((m) => m.channel) as [Channel, Channel];
+    for (let i = 0; i < 50; i++) void a.send(null, { n: i });
+    await waitUntil(() => members.every((m) => m.rec.messages.length === 50), 2000);
+    const joiner = new Channel(reliableStack()).setName('J');
+    members.push({ channel: joiner, rec: new Recorder(joiner) });
+    await joiner.connect(a.getClusterName()!);
+    await waitForSameView(members.map((m) => m.channel), 3000);
+    for (let i = 50; i < 100; i++) void a.send(null, { n: i });
+    await waitUntil(() => members[2]!.rec.messages.length >= 50, 3000, 'the joiner to get the new messages');
+    expect(bySender(members[2]!).get(a.getAddress()!)).toEqual(range(100).slice(50));
+    expect(nak(joiner).stats.xmitReqsSent).toBe(0);
+  });
+
+  test('STABLE purges what every member delivered, so the tables stay bounded', async () => {
+    members = await startCluster(3, reliableStack);
+    const chans = members.map((m) => m.channel);
+    for (let r = 0; r < 5; r++) {
+      for (let i = 0; i < 1000; i++) for (const c of chans) void c.send(null, { n: r * 1000 + i });
+      await waitUntil(() => members.every((m) => m.rec.messages.length >= (r + 1) * 3000), 5000);
+    }
+    await waitUntil(() => chans.every((c) => nak(c).messagesHeld() === 0), 5000, 'the tables to be purged', () =>
+      chans.map((c) => `${c.getName()}: ${nak(c).messagesHeld()}`).join(', '),
+    );
+    expect(chans.every((c) => c.getProtocolStack().findProtocol(STABLE)!.stats.stableRounds > 0)).toBe(true);
+  });
+
+  test('when a member crashes during a burst, each survivor delivered a gap-free prefix of its messages', async () => {
+    const fdStack = () =>
+      loopbackStack(() => [
+        new DISCARD(),
+        new FD_ALL3().setValues({ interval: 100, timeout: 600 }),
+        new VERIFY_SUSPECT2().setValues({ timeout: 200 }),
+        new NAKACK2().setValues({ xmit_interval: 30 }),
+        new STABLE().setValues({ desired_avg_gossip: 200 }),
+      ]);
+    for (const seed of [3, 4, 5]) {
+      members = await startCluster(4, fdStack);
+      const chans = members.map((m) => m.channel);
+      const [a] = chans as [Channel];
+      const aAddr = a.getAddress()!;
+      lossy(chans.slice(1), seed, 0.2);
+      for (let i = 0; i < 300; i++) void a.send(null, { n: i });
+      // A crashes right after its burst left: it falls silent, and the survivors remove it.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      discardOf(a).setDiscardAll(true);
+      const survivors = members.slice(1);
+      for (const m of survivors) discardOf(m.channel).setUpDiscardRate(0).setDownDiscardRate(0);
+      await waitForSameView(survivors.map((m) => m.channel), 5000);
+      for (const m of survivors) {
+        const got = bySender(m).get(aAddr) ?? [];
+        expect(got).toEqual(range(got.length)); // never message k without all before it
+      }
+      await closeAll(chans);
+      members = [];
+    }
+  }, 30_000);
+});
