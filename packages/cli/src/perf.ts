@@ -12,6 +12,12 @@ export interface PerfOptions {
 }
 
 export interface PerfResult {
+  /** Resident memory of this process after the run and a settle period (MiB). */
+  rssMiB: number;
+  /** Messages NAKACK2 still held for retransmission after the run (all members; -1: no NAKACK2). */
+  messagesHeld: number;
+  /** Retransmissions NAKACK2 served (all members). */
+  retransmissions: number;
   /** Multicasts delivered per second, per member (own messages included), median over members. */
   msgsPerSecPerMember: number;
   delivered: number;
@@ -49,22 +55,35 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
     }
     await until(() => counts.every((c) => c >= expected), o.timeoutMs).catch(() => undefined);
     const elapsedMs = performance.now() - start;
+    // Give STABLE its rounds, then see what is still held and how much memory the run left.
+    const held = () => channels.reduce((n, c) => n + nakackStat(c, 'messagesHeld'), 0);
+    await until(() => held() <= 0, 15_000).catch(() => undefined);
+    global.gc?.();
     const rates = counts.map((c) => (c / elapsedMs) * 1000).sort((a, b) => a - b);
     const result: PerfResult = {
       msgsPerSecPerMember: Math.round(rates[rates.length >> 1]!),
       delivered: counts.reduce((a, b) => a + b, 0),
       expected: expected * o.members,
       elapsedMs: Math.round(elapsedMs),
+      rssMiB: Math.round(process.memoryUsage().rss / 1048576),
+      messagesHeld: channels.some((c) => c.getProtocolStack().findProtocol('NAKACK2')) ? held() : -1,
+      retransmissions: channels.reduce((n, c) => n + nakackStat(c, 'xmitsSent'), 0),
     };
     o.out(
       `perf: ${o.members} members x ${o.messages} msgs of ${o.size} B on ${o.stack}: ` +
         `${result.msgsPerSecPerMember} msgs/s delivered per member (median), ` +
-        `${result.delivered}/${result.expected} delivered in ${result.elapsedMs} ms`,
+        `${result.delivered}/${result.expected} delivered in ${result.elapsedMs} ms; ` +
+        `RSS ${result.rssMiB} MiB, ${result.messagesHeld < 0 ? 'no NAKACK2' : `${result.messagesHeld} messages held for retransmission, ${result.retransmissions} retransmissions`}`,
     );
     return result;
   } finally {
     await Promise.all(channels.map((c) => c.close()));
   }
+}
+
+function nakackStat(c: Channel, name: string): number {
+  const p = c.getProtocolStack().findProtocol('NAKACK2');
+  return p ? (p.getStats()[name] ?? 0) : 0;
 }
 
 async function until(cond: () => boolean, timeoutMs: number): Promise<void> {
