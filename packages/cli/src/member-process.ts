@@ -19,6 +19,14 @@ export interface MemberLine {
   message?: string;
   cmd?: string;
   from?: string[];
+  /** `report`: per sender, what arrived of its bursts. */
+  streams?: Record<string, { multicasts: number; unicasts: number; duplicates: number; outOfOrder: number }>;
+  /** `sent`: what a burst sent. */
+  multicasts?: number;
+  unicasts?: number;
+  /** `report`: datagrams DISCARD dropped, messages NAKACK2/UNICAST3 resent. */
+  dropped?: number;
+  retransmitted?: number;
 }
 
 /** A view as a member printed it. */

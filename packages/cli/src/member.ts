@@ -20,7 +20,7 @@ export type MemberEvent =
   | { event: 'healed' }
   | { event: 'loss'; rate: number; seed: number }
   | { event: 'sent'; multicasts: number; unicasts: number }
-  | { event: 'report'; from: Record<string, StreamReport> }
+  | { event: 'report'; streams: Record<string, StreamReport>; dropped: number; retransmitted: number }
   | { event: 'error'; message: string; cmd?: string }
   | { event: 'closed' };
 
@@ -46,8 +46,8 @@ const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as
  * stdin commands, one per line, run one after another: `connect`, `disconnect`,
  * `partition NAME1,NAME2` (drop all traffic to and from the members of the current view with
  * those logical names), `heal`, `loss RATE SEED` (drop that fraction of all traffic in and
- * out), `burst N` (multicast N messages and send N unicasts to every other member, awaiting
- * each send), `report` (what was received from each sender's bursts), `exit` (close the
+ * out), `burst M [U]` (multicast M messages and send U (default M) unicasts to every other
+ * member, awaiting each send), `report` (what was received from each sender's bursts), `exit` (close the
  * channel, exit 0). SIGTERM, SIGINT and the end
  * of stdin act as `exit`.
  * @returns the exit code
@@ -149,23 +149,30 @@ export async function runMember(o: MemberOptions): Promise<number> {
       out({ event: 'loss', rate: Number(rate), seed: Number(seed) });
     },
     burst: async (arg) => {
-      const n = Number(arg) || 0;
+      const [m = '0', u = m] = arg.split(/\s+/);
+      const nm = Number(m) || 0;
+      const nu = Number(u) || 0;
       const self = channel.getAddress();
-      const others = (channel.getView()?.members ?? []).filter((m) => m !== self);
+      const others = (channel.getView()?.members ?? []).filter((a) => a !== self);
       let unicasts = 0;
-      for (let i = 0; i < n; i++) {
-        await channel.send(null, { m: i });
-        for (const o of others) {
-          await channel.send(o, { u: i });
-          unicasts++;
+      for (let i = 0; i < Math.max(nm, nu); i++) {
+        if (i < nm) await channel.send(null, { m: i });
+        if (i < nu) {
+          for (const o of others) {
+            await channel.send(o, { u: i });
+            unicasts++;
+          }
         }
       }
-      out({ event: 'sent', multicasts: n, unicasts });
+      out({ event: 'sent', multicasts: nm, unicasts });
     },
     report: async () => {
-      const from: Record<string, StreamReport> = {};
-      for (const [k, { multicasts, unicasts, duplicates, outOfOrder }] of streams) from[k] = { multicasts, unicasts, duplicates, outOfOrder };
-      out({ event: 'report', from });
+      const report: Record<string, StreamReport> = {};
+      for (const [k, { multicasts, unicasts, duplicates, outOfOrder }] of streams) report[k] = { multicasts, unicasts, duplicates, outOfOrder };
+      const stat = (proto: string, name: string) => stack.findProtocol(proto)?.getStats()[name] ?? 0;
+      const dropped = discard.stats.droppedUp + discard.stats.droppedDown;
+      const retransmitted = stat('NAKACK2', 'xmitsSent') + stat('UNICAST3', 'xmitsSent');
+      out({ event: 'report', streams: report, dropped, retransmitted });
     },
     exit: () => exit(0),
   };
