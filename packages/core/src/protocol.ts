@@ -1,6 +1,6 @@
 import type { Address } from './address.js';
 import { ConfigError, TsgroupsError } from './errors.js';
-import type { Event } from './event.js';
+import { type Event, EventType } from './event.js';
 import type { HeaderCodec } from './header.js';
 import { ScopedLogger } from './logger.js';
 import type { Message } from './message.js';
@@ -8,6 +8,7 @@ import type { MessageBatch } from './message-batch.js';
 import { camelToSnake, convertProperty, type PropertyDecl, type PropertyDecls, snakeToCamel } from './properties.js';
 import type { ProtocolStack } from './protocol-stack.js';
 import type { TimeScheduler } from './time-scheduler.js';
+import type { View } from './view.js';
 
 /** What `down(msg)` returns: nothing, or a Promise when the send has to wait (flow control, RSVP). */
 export type DownResult = void | Promise<void>;
@@ -94,11 +95,20 @@ export abstract class Protocol {
     this.upProt.upBatch(batch);
   }
   downEvent(evt: Event): unknown {
+    if (evt.type === EventType.VIEW_CHANGE) this.viewChanged(evt.arg as View);
     return this.downProt.downEvent(evt);
   }
   upEvent(evt: Event): unknown {
+    if (evt.type === EventType.VIEW_CHANGE) this.viewChanged(evt.arg as View);
     return this.upProt.upEvent(evt);
   }
+
+  /**
+   * Called with every new view by the default `downEvent`/`upEvent`: GMS passes a view down to
+   * the protocols below it and up to those above it, and this hook sees it either way. A
+   * protocol that overrides those methods and needs the view handles VIEW_CHANGE itself.
+   */
+  protected viewChanged(_view: View): void {}
 
   /**
    * For protocols with control messages of their own: call from `up`. A message that carries

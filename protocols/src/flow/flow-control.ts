@@ -2,8 +2,6 @@ import {
   AbortError,
   type Address,
   type DownResult,
-  type Event,
-  EventType,
   Flag,
   Message,
   type MessageBatch,
@@ -207,17 +205,9 @@ export abstract class FlowControl extends Protocol {
   }
 
   // ---- views (GMS passes VIEW_CHANGE down to protocols below it and up to those above) ----
-  override downEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.onView(evt.arg as View);
-    return this.downProt.downEvent(evt);
-  }
-
-  override upEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.onView(evt.arg as View);
-    return this.upProt.upEvent(evt);
-  }
-
-  private onView(view: View): void {
+  // GMS passes the view down to protocols below it and up to those above: the base class
+  // calls this hook either way.
+  protected override viewChanged(view: View): void {
     if (view === this.view) return;
     this.view = view;
     const self = this.localAddress;

@@ -2,8 +2,6 @@ import {
   type Address,
   ConfigError,
   type DownResult,
-  type Event,
-  EventType,
   type Message,
   type MessageBatch,
   Protocol,
@@ -174,18 +172,9 @@ export class FRAG2 extends Protocol {
     else this.batch!.replace(msg, whole);
   };
 
-  override downEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.onView(evt.arg as View);
-    return this.downProt.downEvent(evt);
-  }
-
-  // Below GMS the view comes down; above it (as in the loopback test stacks) it comes up.
-  override upEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.onView(evt.arg as View);
-    return this.upProt.upEvent(evt);
-  }
-
-  private onView(view: View): void {
+  // GMS passes the view down to protocols below it and up to those above: the base class
+  // calls this hook either way.
+  protected override viewChanged(view: View): void {
     for (const [sender, map] of this.partials) {
       if (view.containsMember(sender)) continue;
       this.stats.partialsDropped += map.size;

@@ -2,8 +2,6 @@ import {
   type Address,
   AbortError,
   type DownResult,
-  type Event,
-  EventType,
   Flag,
   Message,
   type MessageBatch,
@@ -276,18 +274,9 @@ export class RSVP extends Protocol {
   }
 
   // ---- membership ----
-  override downEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.onView(evt.arg as View);
-    return this.downProt.downEvent(evt);
-  }
-
-  // Below GMS the view comes down; above it (as in the loopback test stacks) it comes up.
-  override upEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.onView(evt.arg as View);
-    return this.upProt.upEvent(evt);
-  }
-
-  private onView(view: View): void {
+  // GMS passes the view down to protocols below it and up to those above: the base class
+  // calls this hook either way.
+  protected override viewChanged(view: View): void {
     const old = this.view;
     this.view = view;
     if (old === view) return;
