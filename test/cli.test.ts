@@ -60,3 +60,18 @@ test('perf delivers every multicast to every member and reports a rate', async (
   expect(r.msgsPerSecPerMember).toBeGreaterThan(0);
   expect(lines[0]).toMatch(/msgs\/s delivered per member/);
 });
+
+test('the built `tsgroups perf --processes 2` runs member processes over UDP; every member receives N*M multicasts; exits 0', async () => {
+  const { stdout } = await promisify(execFile)(process.execPath, [built, 'perf', '--processes', '2', '--messages', '2000', '--size', '1000', '--timeout', '30000'], {
+    timeout: 60_000,
+  });
+  expect(stdout).toMatch(/2 member processes over UDP \(127\.0\.0\.1, 239\.\d+\.\d+\.\d+:\d+, TTL 0\)/);
+  const members = [...stdout.matchAll(/^ {2}(P\d): (\d+) msgs\/s \((\d+)\/(\d+) in \d+ ms\)$/gm)];
+  expect(members.map((m) => m[1]).sort()).toEqual(['P0', 'P1']);
+  for (const m of members) {
+    expect(Number(m[3])).toBe(2 * 2000);
+    expect(Number(m[4])).toBe(2 * 2000);
+    expect(Number(m[2])).toBeGreaterThan(0);
+  }
+  expect(stdout).toMatch(/msgs\/s delivered per member \(median; .*\), every member received all\n$/);
+}, 70_000);

@@ -6,6 +6,7 @@ import { runDemo } from './demo.js';
 import { runMultiProcessDemo } from './demo-mp.js';
 import { runMember } from './member.js';
 import { runPerf } from './perf.js';
+import { runProcessPerf } from './perf-mp.js';
 
 const USAGE = `usage: tsgroups <command> [options]
 
@@ -16,11 +17,14 @@ commands:
            --in-process: instead, channels in this process on loopback join, exchange messages,
            lose and regain a member  (--members N  --messages N (default 5)  --stack FILE)
   member   one cluster member for scripts: prints a JSON line per event (ready, view, suspect),
-           reads commands from stdin (connect, disconnect, partition NAME,NAME, heal, exit)
+           reads commands from stdin (connect, disconnect, partition NAME,NAME, heal, perf M S, exit)
            --name NAME  --cluster NAME  --stack FILE (default stacks/udp.xml, \${VAR}s from the environment)
   perf     each member multicasts N messages; prints msgs/s delivered per member
            --members N (default 2)  --messages N (default 100000)  --size BYTES (default 1000)
            --stack FILE (default stacks/loopback.xml)  --timeout MS (default 30000)
+           --processes N: instead, N member processes over UDP on 127.0.0.1 (as the JGroups
+           anchor), each multicasting --messages of --size bytes  (--stack FILE (default
+           stacks/udp.xml)  --timeout MS (default 120000))
   help     this text
 `;
 
@@ -87,13 +91,26 @@ async function main(argv: string[]): Promise<number> {
         args: rest,
         options: {
           members: { type: 'string', default: '2' },
+          processes: { type: 'string' },
           messages: { type: 'string', default: '100000' },
           size: { type: 'string', default: '1000' },
           stack: { type: 'string' },
-          timeout: { type: 'string', default: '30000' },
+          timeout: { type: 'string' },
           cluster: { type: 'string', default: `perf-${process.pid}` },
         },
       });
+      if (values.processes !== undefined) {
+        const r = await runProcessPerf({
+          processes: Math.max(1, Math.min(25, Number(values.processes) || 2)),
+          messages: Math.max(1, Number(values.messages) || 100_000),
+          size: Math.max(2, Number(values.size) || 0),
+          stack: values.stack,
+          cluster: values.cluster!,
+          timeoutMs: Number(values.timeout) || 120_000,
+          out: (l) => console.log(l),
+        });
+        return r.complete ? 0 : 1;
+      }
       const r = await runPerf({
         members: Math.max(1, Number(values.members) || 2),
         messages: Math.max(1, Number(values.messages) || 100_000),

@@ -27,6 +27,14 @@ export interface MemberLine {
   /** `report`: datagrams DISCARD dropped, messages NAKACK2/UNICAST3 resent. */
   dropped?: number;
   retransmitted?: number;
+  /** `perf`: the view size, messages sent and their size, perf multicasts received of expected, and the rate. */
+  viewSize?: number;
+  sent?: number;
+  size?: number;
+  received?: number;
+  expected?: number;
+  elapsedMs?: number;
+  rate?: number;
 }
 
 /** A view as a member printed it. */

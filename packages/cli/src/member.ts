@@ -21,6 +21,7 @@ export type MemberEvent =
   | { event: 'loss'; rate: number; seed: number }
   | { event: 'sent'; multicasts: number; unicasts: number }
   | { event: 'report'; streams: Record<string, StreamReport>; dropped: number; retransmitted: number }
+  | { event: 'perf'; viewSize: number; sent: number; size: number; received: number; expected: number; elapsedMs: number; rate: number }
   | { event: 'error'; message: string; cmd?: string }
   | { event: 'closed' };
 
@@ -33,6 +34,9 @@ export interface StreamReport {
   /** Messages that arrived before one sent earlier by the same sender (FIFO broken). */
   outOfOrder: number;
 }
+
+/** The first bytes of every `perf` multicast (0xb7 is no marshalling tag, so bursts never match). */
+const PERF_MARK = Uint8Array.of(0xb7, 0x50);
 
 const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as Partial<MergeView>).getSubgroups === 'function';
 
@@ -47,8 +51,12 @@ const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as
  * `partition NAME1,NAME2` (drop all traffic to and from the members of the current view with
  * those logical names), `heal`, `loss RATE SEED` (drop that fraction of all traffic in and
  * out), `burst M [U]` (multicast M messages and send U (default M) unicasts to every other
- * member, awaiting each send), `report` (what was received from each sender's bursts), `exit` (close the
- * channel, exit 0). SIGTERM, SIGINT and the end
+ * member, awaiting each send), `report` (what was received from each sender's bursts),
+ * `perf M S [TIMEOUT_MS]` (the multicast benchmark: multicast M messages of S bytes, awaiting each
+ * send, and count the perf multicasts received from every member, own included, until there are
+ * N*M, N the size of the current view, or the timeout (default 120 s) passes; then print
+ * `perf` with received, elapsedMs (from the command to the last delivery) and rate =
+ * received / elapsedMs * 1000), `exit` (close the channel, exit 0). SIGTERM, SIGINT and the end
  * of stdin act as `exit`.
  * @returns the exit code
  */
@@ -75,7 +83,18 @@ export async function runMember(o: MemberOptions): Promise<number> {
   // Bursts carry {m: i} (multicast) or {u: i} (unicast); each sender's streams must arrive
   // exactly once and in order.
   const streams = new Map<string, StreamReport & { nextM: number; nextU: number }>();
+  // The perf command's multicasts: raw bytes starting with PERF_MARK (no marshalling tag is 0xb7).
+  const perf = { received: 0, expected: Infinity, tEnd: 0, done: undefined as (() => void) | undefined };
   channel.on('message', (msg) => {
+    const buf = msg.getArray();
+    const off = msg.getOffset();
+    if (msg.getLength() >= 2 && buf[off] === PERF_MARK[0] && buf[off + 1] === PERF_MARK[1]) {
+      if (++perf.received === perf.expected) {
+        perf.tEnd = performance.now();
+        perf.done?.();
+      }
+      return;
+    }
     let v: { m?: number; u?: number };
     try {
       v = msg.getObject<{ m?: number; u?: number }>();
@@ -173,6 +192,41 @@ export async function runMember(o: MemberOptions): Promise<number> {
       const dropped = discard.stats.droppedUp + discard.stats.droppedDown;
       const retransmitted = stat('NAKACK2', 'xmitsSent') + stat('UNICAST3', 'xmitsSent');
       out({ event: 'report', streams: report, dropped, retransmitted });
+    },
+    perf: async (arg) => {
+      const [m = '0', size = '1000', timeout = '120000'] = arg.split(/\s+/);
+      const nm = Math.max(0, Math.floor(Number(m)) || 0);
+      const ns = Math.max(PERF_MARK.length, Math.floor(Number(size)) || 0);
+      const members = channel.getView()?.size() ?? 1;
+      const expected = members * nm;
+      const payload = new Uint8Array(ns);
+      payload.set(PERF_MARK);
+      const t0 = performance.now();
+      perf.expected = expected;
+      perf.tEnd = 0;
+      const allReceived = new Promise<void>((resolve) => {
+        perf.done = resolve;
+        if (perf.received >= expected) {
+          perf.tEnd = t0;
+          resolve();
+        }
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((r) => (timer = setTimeout(r, Number(timeout) || 120_000)));
+      try {
+        for (let i = 0; i < nm; i++) await channel.send(null, payload);
+        await Promise.race([allReceived, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+      const received = perf.received;
+      const elapsedMs = (perf.tEnd || performance.now()) - t0;
+      // Ready for another run.
+      perf.received = 0;
+      perf.expected = Infinity;
+      perf.done = undefined;
+      const rate = elapsedMs > 0 ? Math.round((received / elapsedMs) * 1000) : 0;
+      out({ event: 'perf', viewSize: members, sent: nm, size: ns, received, expected, elapsedMs: Math.round(elapsedMs), rate });
     },
     exit: () => exit(0),
   };

@@ -7,6 +7,7 @@ import {
   MergeView,
   Message,
   type MessageBatch,
+  NameCache,
   Protocol,
   type PropertyDecls,
   type ScheduledTask,
@@ -202,7 +203,7 @@ export class GMS extends Protocol {
           resolve(false);
         },
       };
-      this.send(coord, { type: T.JOIN_REQ, member: this.localAddress!.bytes });
+      this.send(coord, { type: T.JOIN_REQ, member: this.localAddress!.bytes, name: NameCache.get(this.localAddress!) ?? '' });
     });
   }
 
@@ -291,6 +292,7 @@ export class GMS extends Protocol {
     try {
       switch (h.type) {
         case T.JOIN_REQ:
+          if (h.name) NameCache.add(msg.src!, h.name); // so the views we send name the joiner
           if (this.isCoord() && !this.leaving) this.enqueue({ kind: 'join', member: msg.src! });
           break;
         case T.LEAVE_REQ:

@@ -5,21 +5,101 @@ import {
   Event,
   EventType,
   Flag,
+  type HeaderCodec,
   MergeView,
   Message,
   MessageBatch,
   Protocol,
   type PropertyDecls,
+  type Reader,
   type ScheduledTask,
   type View,
+  type Writer,
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
 import { SeqnoWindow } from './seqno-window.js';
+import { readVarint, writeVarint } from './varint.js';
 
-const NakAckHeader = tsgroups.protocols.NakAckHeader;
-const T = NakAckHeader.Type;
-type Header = tsgroups.protocols.NakAckHeader.$Properties;
+const T = tsgroups.protocols.NakAckHeader.Type;
+
+/** The NAKACK2 header (wire format: `NakAckHeader` in headers.proto). Never mutated once attached. */
+export interface NakAckHeader {
+  type: number;
+  /** MSG, XMIT_RSP: the message's seqno; HIGHEST_SEQNO: the sender's highest; FIRST_SEQNO: the lowest still held. */
+  seqno: number;
+  /** XMIT_REQ: the seqnos to resend. */
+  missing: number[] | null;
+  /** XMIT_REQ, FIRST_SEQNO: the original sender's 16-byte address. */
+  sender: Uint8Array | null;
+}
+type Header = NakAckHeader;
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The wire format is `NakAckHeader` in headers.proto (the generated code decodes it too), coded
+ * by hand as UNICAST3 does: the generated decoder makes a Long object of every uint64 seqno (and
+ * `Number(long)` then goes through a string), an allocation per received multicast.
+ */
+const nakAckHeaderCodec: HeaderCodec<NakAckHeader> = {
+  encode(h: NakAckHeader, w: Writer): unknown {
+    if (h.type !== 0) w.uint32(8).int32(h.type);
+    if (h.seqno !== 0) writeVarint(w.uint32(16), h.seqno);
+    const missing = h.missing;
+    if (missing !== null && missing.length > 0) {
+      w.uint32(26).fork();
+      for (let i = 0; i < missing.length; i++) writeVarint(w, missing[i]!);
+      w.ldelim();
+    }
+    const sender = h.sender;
+    if (sender !== null && sender.length > 0) w.uint32(34).bytes(sender);
+    return w;
+  },
+  decode(r: Reader, length: number): NakAckHeader {
+    const end = r.pos + length;
+    if (end > r.len) throw new RangeError('index out of range');
+    let type = 0;
+    let seqno = 0;
+    let missing: number[] | null = null;
+    let sender: Uint8Array | null = null;
+    while (r.pos < end) {
+      const tag = r.uint32();
+      const wt = tag & 7;
+      switch (tag >>> 3) {
+        case 1:
+          if (wt !== 0) break;
+          type = r.int32();
+          continue;
+        case 2:
+          if (wt !== 0) break;
+          seqno = readVarint(r);
+          continue;
+        case 3:
+          if (wt === 2) {
+            const e = r.uint32() + r.pos;
+            if (e > end) throw new RangeError('index out of range');
+            missing ??= [];
+            while (r.pos < e) missing.push(readVarint(r));
+            continue;
+          }
+          if (wt === 0) {
+            (missing ??= []).push(readVarint(r));
+            continue;
+          }
+          break;
+        case 4: {
+          if (wt !== 2) break;
+          const b = r.bytes();
+          sender = b.length > 0 ? b : null;
+          continue;
+        }
+      }
+      r.skipType(wt);
+    }
+    if (r.pos !== end) throw new RangeError('header overran its length');
+    return { type, seqno, missing, sender };
+  },
+};
 
 /**
  * Reliable multicast: every multicast gets the next seqno of its sender, receivers deliver each
@@ -33,7 +113,7 @@ type Header = tsgroups.protocols.NakAckHeader.$Properties;
 export class NAKACK2 extends Protocol {
   static override readonly protocolName = 'NAKACK2';
   static override readonly id = ProtocolId.NAKACK2;
-  static override readonly headerCodec = NakAckHeader;
+  static override readonly headerCodec = nakAckHeaderCodec as HeaderCodec;
   static override readonly provides: readonly string[] = ['reliable-multicast'];
   static override readonly requiresBelow: readonly string[] = ['transport'];
   static override readonly properties: PropertyDecls = {
@@ -111,7 +191,7 @@ export class NAKACK2 extends Protocol {
   override down(msg: Message): DownResult {
     if (msg.dest !== null || (msg.flags & Flag.NO_RELIABILITY) !== 0) return this.downProt.down(msg);
     const seqno = ++this.seqno;
-    msg.putHeader(ProtocolId.NAKACK2, { type: T.MSG, seqno });
+    msg.putHeader(ProtocolId.NAKACK2, { type: T.MSG, seqno, missing: null, sender: null } satisfies Header);
     if (msg.src === null) msg.src = this.localAddress;
     this.sent.add(seqno, msg, false);
     this.sent.highestDelivered = seqno;
@@ -176,27 +256,40 @@ export class NAKACK2 extends Protocol {
   }
 
   override upBatch(batch: MessageBatch): void {
-    let out: Message[] | null = null;
-    let passThrough = true;
     // Fast check: a batch without NAKACK2 headers goes up untouched.
-    batch.forEach((m) => {
-      if (passThrough && m.getHeader(ProtocolId.NAKACK2) !== undefined) passThrough = false;
-    });
-    if (passThrough) return this.upProt.upBatch(batch);
-    out = [];
-    for (const msg of batch) {
-      const h = msg.getHeader<Header>(ProtocolId.NAKACK2);
-      if (h === undefined) out.push(msg);
-      else if (h.type === T.MSG || h.type === T.XMIT_RSP) this.receive(msg, h, out);
-      else this.handleControl(msg, h);
+    this.batchHasHeaders = false;
+    batch.forEach(this.checkBatchMessage);
+    if (!this.batchHasHeaders) return this.upProt.upBatch(batch);
+    const out: Message[] = [];
+    const outer = this.batchOut; // in case a protocol above hands us a batch while we pass one up
+    this.batchOut = out;
+    try {
+      batch.forEach(this.onBatchMessage);
+    } finally {
+      this.batchOut = outer;
     }
     if (out.length > 0) this.upProt.upBatch(new MessageBatch(batch.sender, batch.dest, batch.multicast, out));
   }
 
+  // The batch scan state and callbacks: bound once, so a batch costs no closure, and forEach
+  // rather than the batch's generator, which allocates an iterator result per message.
+  private batchHasHeaders = false;
+  private batchOut: Message[] | null = null;
+  private readonly checkBatchMessage = (m: Message): void => {
+    if (m.getHeader(ProtocolId.NAKACK2) !== undefined) this.batchHasHeaders = true;
+  };
+  private readonly onBatchMessage = (msg: Message): void => {
+    const out = this.batchOut!;
+    const h = msg.getHeader<Header>(ProtocolId.NAKACK2);
+    if (h === undefined) out.push(msg);
+    else if (h.type === T.MSG || h.type === T.XMIT_RSP) this.receive(msg, h, out);
+    else this.handleControl(msg, h);
+  };
+
   /** Adds one sequenced multicast; appends to `out` what can be delivered now, in order. */
   private receive(msg: Message, h: Header, out: Message[]): void {
     const sender = msg.src;
-    const seqno = Number(h.seqno ?? 0);
+    const seqno = h.seqno;
     if (sender === null || seqno <= 0) return;
     if (h.type === T.XMIT_RSP) {
       msg.dest = null; // it was resent by unicast, but it is a multicast
@@ -235,20 +328,20 @@ export class NAKACK2 extends Protocol {
     try {
       switch (h.type) {
         case T.XMIT_REQ:
-          this.onXmitReq(msg.src!, Address.fromBytes(h.sender!), (h.missing ?? []).map(Number));
+          this.onXmitReq(msg.src!, Address.fromBytes(h.sender ?? NO_BYTES), h.missing ?? []);
           break;
         case T.HIGHEST_SEQNO: {
           const w = this.windows.get(msg.src!);
-          const s = Number(h.seqno ?? 0);
+          const s = h.seqno;
           if (w !== undefined && s > w.highestReceived) w.highestReceived = s;
           break;
         }
         case T.FIRST_SEQNO: {
-          const sender = Address.fromBytes(h.sender!);
+          const sender = Address.fromBytes(h.sender ?? NO_BYTES);
           const w = this.windows.get(sender);
           if (w === undefined) break;
           const out: Message[] = [];
-          w.skipTo(Number(h.seqno ?? 0), out);
+          w.skipTo(h.seqno, out);
           this.log.warn(`${this.localAddress}: ${sender}'s messages below ${h.seqno} are gone everywhere; skipping to them`);
           for (const m of out) this.upProt.up(m);
           break;
@@ -278,7 +371,7 @@ export class NAKACK2 extends Protocol {
       const from = this.xmitTarget(view, sender, w.stuckRounds);
       if (from === undefined) continue;
       this.stats.xmitReqsSent++;
-      this.sendControl(from, { type: T.XMIT_REQ, sender: sender.bytes, missing });
+      this.sendControl(from, { type: T.XMIT_REQ, seqno: 0, missing, sender: sender.bytes });
     }
     // Announce our highest seqno while someone may lack the tail.
     if (this.seqno > 0 && view.size() > 1 && (this.announceLeft > 0 || this.stableOwn < this.seqno)) {
@@ -286,7 +379,7 @@ export class NAKACK2 extends Protocol {
       if (this.seqno !== this.lastAnnounced || this.stableOwn < this.seqno) {
         this.lastAnnounced = this.seqno;
         this.stats.highestSeqnoSent++;
-        this.sendControl(null, { type: T.HIGHEST_SEQNO, seqno: this.seqno });
+        this.sendControl(null, { type: T.HIGHEST_SEQNO, seqno: this.seqno, missing: null, sender: null });
       }
     }
   }
@@ -310,11 +403,11 @@ export class NAKACK2 extends Protocol {
       }
       const copy = m.copy();
       copy.dest = requester;
-      copy.putHeader(ProtocolId.NAKACK2, { type: T.XMIT_RSP, seqno: s });
+      copy.putHeader(ProtocolId.NAKACK2, { type: T.XMIT_RSP, seqno: s, missing: null, sender: null } satisfies Header);
       this.stats.xmitsSent++;
       void this.downProt.down(copy);
     }
-    if (purged > 0) this.sendControl(requester, { type: T.FIRST_SEQNO, sender: sender.bytes, seqno: win.low });
+    if (purged > 0) this.sendControl(requester, { type: T.FIRST_SEQNO, seqno: win.low, missing: null, sender: sender.bytes });
   }
 
   private sendControl(dest: Address | null, h: Header): void {

@@ -16,6 +16,7 @@ import {
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
+import { readVarint, writeVarint } from './varint.js';
 
 const UnicastHeaderPb = tsgroups.protocols.UnicastHeader;
 const T = UnicastHeaderPb.Type;
@@ -29,31 +30,6 @@ export interface UnicastHeader {
   connId: number;
   /** XMIT_REQ: the seqnos to resend. */
   missing: number[] | null;
-}
-
-/** Reads a varint of up to 64 bits as a number (exact up to 2^53). */
-function readVarint(r: Reader): number {
-  const buf = r.buf;
-  let pos = r.pos;
-  let result = 0;
-  let mul = 1;
-  for (let i = 0; i < 10; i++) {
-    if (pos >= r.len) throw new RangeError('index out of range');
-    const b = buf[pos++]!;
-    result += (b & 0x7f) * mul;
-    if (b < 0x80) {
-      r.pos = pos;
-      return result;
-    }
-    mul *= 128;
-  }
-  throw new RangeError('invalid varint');
-}
-
-/** Writes a uint64 varint; below 2^32 as uint32 (the same bytes, without a LongBits per call). */
-function writeVarint(w: Writer, v: number): void {
-  if (v <= 0xffffffff) w.uint32(v);
-  else w.uint64(v);
 }
 
 /**

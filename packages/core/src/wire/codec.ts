@@ -38,6 +38,11 @@ const M_PAYLOAD = (4 << 3) | 2;
 const H_ID = (1 << 3) | 0;
 const H_HEADER = (2 << 3) | 2;
 
+/** The writer encodeDatagram reuses (null while in use). */
+let spareWriter: Writer | null = null;
+/** A writer that grew beyond this (a huge unbundled message) is not kept. */
+const MAX_SPARE_WRITER = 256 * 1024;
+
 /**
  * Encodes `count` messages from `msgs[start..]` for one destination (null: multicast) into one
  * datagram. Every header's protocol must have registered a codec.
@@ -50,14 +55,22 @@ export function encodeDatagram(
   start = 0,
   count = msgs.length - start,
 ): Uint8Array {
-  const w = Writer.create();
+  // A new protobufjs writer starts with 128 bytes and doubles (allocating and copying) up to
+  // the datagram's size, nine times for a full bundle: reuse one writer, whose finish() copies
+  // the datagram out once. Taken while in use, so a nested call gets a writer of its own.
+  const w = spareWriter ?? Writer.create();
+  spareWriter = null;
+  w.pos = 0;
+  if (w.states !== null) w.states.length = 0; // forks left open if an earlier encode threw
   w.uint32(T_MAGIC).fixed32(WIRE_MAGIC);
   w.uint32(T_VERSION).uint32(WIRE_VERSION);
   w.uint32(T_CLUSTER).bytes(cluster);
   w.uint32(T_SENDER).bytes(sender.bytes);
   if (dest !== null) w.uint32(T_DEST).bytes(dest.bytes);
   for (let i = start; i < start + count; i++) encodeMessage(w, msgs[i]!, sender);
-  return w.finish();
+  const out = w.finish();
+  if (w.buf.length <= MAX_SPARE_WRITER) spareWriter = w;
+  return out;
 }
 
 function encodeMessage(w: Writer, msg: Message, sender: Address): void {
@@ -199,9 +212,8 @@ function decodeHeader(r: Reader, end: number, msg: Message): DropReason | null {
       const hend = r.pos + len;
       if (hend > end) return DropReason.MALFORMED;
       if (id >= 0) {
-        const res = decodeHeaderBody(r, id, len, hend);
-        if (typeof res === 'string') return res;
-        header = res.h;
+        header = decodeHeaderBody(r, id, len, hend);
+        if (header === HEADER_DROPPED) return headerDrop;
         found = true;
       } else {
         pendingStart = r.pos;
@@ -217,28 +229,37 @@ function decodeHeader(r: Reader, end: number, msg: Message): DropReason | null {
     if (pendingStart >= 0) {
       const saved = r.pos;
       r.pos = pendingStart;
-      const res = decodeHeaderBody(r, id, pendingEnd - pendingStart, pendingEnd);
-      if (typeof res === 'string') return res;
-      header = res.h;
+      header = decodeHeaderBody(r, id, pendingEnd - pendingStart, pendingEnd);
+      if (header === HEADER_DROPPED) return headerDrop;
       r.pos = saved;
     } else {
-      const res = decodeHeaderBody(r, id, 0, r.pos);
-      if (typeof res === 'string') return res;
-      header = res.h;
+      header = decodeHeaderBody(r, id, 0, r.pos);
+      if (header === HEADER_DROPPED) return headerDrop;
     }
   }
   msg.putHeader(id, header);
   return null;
 }
 
-function decodeHeaderBody(r: Reader, id: number, len: number, end: number): { h: unknown } | DropReason {
+/** decodeHeaderBody's result when the header cannot be decoded; the reason is in `headerDrop`. */
+const HEADER_DROPPED: unique symbol = Symbol('header dropped');
+let headerDrop: DropReason = DropReason.MALFORMED;
+
+/** The decoded header, or HEADER_DROPPED (no wrapper object per header: this runs for every message). */
+function decodeHeaderBody(r: Reader, id: number, len: number, end: number): unknown {
   const codec = HeaderRegistry.get(id);
-  if (codec === undefined) return DropReason.UNKNOWN_HEADER;
+  if (codec === undefined) {
+    headerDrop = DropReason.UNKNOWN_HEADER;
+    return HEADER_DROPPED;
+  }
   const savedLen = r.len;
   const h = codec.decode(r, len);
   r.len = savedLen;
-  if (r.pos !== end) return DropReason.MALFORMED;
-  return { h };
+  if (r.pos !== end) {
+    headerDrop = DropReason.MALFORMED;
+    return HEADER_DROPPED;
+  }
+  return h;
 }
 
 function readAddress(r: Reader): Address {

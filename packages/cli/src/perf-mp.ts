@@ -1,0 +1,104 @@
+import { killAll, type MemberLine, MemberProcess, randomMcastGroup, stopMember, udpMemberEnv, waitForAll } from './member-process.js';
+
+export interface ProcessPerfOptions {
+  /** Member processes. */
+  processes: number;
+  /** Multicasts each member sends. */
+  messages: number;
+  /** Bytes per multicast. */
+  size: number;
+  cluster: string;
+  /** The stack file (default: the member command's, stacks/udp.xml). */
+  stack?: string;
+  /** The compiled CLI that runs `member` (default: dist/main.js next to this module). */
+  cli?: string;
+  /** How long each member may take to receive everything after the start (ms). */
+  timeoutMs: number;
+  out: (line: string) => void;
+}
+
+export interface ProcessPerfResult {
+  /** Per member, in start order. */
+  members: { name: string; received: number; expected: number; elapsedMs: number; rate: number }[];
+  /** Median over the members of their rates (msgs/s delivered, own included). */
+  medianRate: number;
+  /** True if every member received processes * messages multicasts. */
+  complete: boolean;
+}
+
+/**
+ * The multicast benchmark of the JGroups anchor (shared/anchors/jgroups, JgPerf mcast), one
+ * process per member as there: `processes` `tsgroups member` processes over stacks/udp.xml
+ * (127.0.0.1, TTL 0, a multicast group and port of this run's own) form a cluster; once all
+ * share one view, each is told at the same moment to multicast `messages` messages of `size`
+ * bytes (`perf` command) and counts what it receives, its own included, until it has them all.
+ * Every child is gone when it returns.
+ */
+export async function runProcessPerf(o: ProcessPerfOptions): Promise<ProcessPerfResult> {
+  const group = randomMcastGroup();
+  // Failure detection loose enough for members that are busy for seconds on a small machine;
+  // merges quick so that members started together end up in one view soon.
+  const env = udpMemberEnv(group, { fdInterval: '2s', fdTimeout: '30s', mergeMin: '1s', mergeMax: '2s' });
+  const names = Array.from({ length: o.processes }, (_, i) => `P${i}`);
+  const procs: MemberProcess[] = [];
+  const showError = (l: MemberLine) => {
+    if (l.event === 'error') o.out(`  ${l.name} error: ${l.message}`);
+    else if (l.event === 'suspect') o.out(`  ${l.name} suspects ${l.member}`);
+  };
+  const start = (name: string) => {
+    const p = new MemberProcess({ name, cluster: o.cluster, env, stack: o.stack, cli: o.cli, onLine: showError });
+    procs.push(p);
+    return p;
+  };
+  try {
+    o.out(
+      `perf: ${o.processes} member processes over UDP (127.0.0.1, ${group.addr}:${group.port}, TTL 0)` +
+        `${o.stack ? ` with ${o.stack}` : ''}, each multicasting ${o.messages} msgs of ${o.size} B`,
+    );
+    // The first becomes coordinator; the others join it.
+    const first = start(names[0]!);
+    await first.waitForLine((l) => l.event === 'ready', 20_000, `${first.name} ready`);
+    for (const n of names.slice(1)) start(n);
+    await waitForAll(procs, () => oneView(procs, o.processes), 30_000, `one view of all ${o.processes} members`);
+
+    const from = procs.map((p) => p.lines.length);
+    for (const p of procs) p.send(`perf ${o.messages} ${o.size} ${o.timeoutMs}`);
+    const results = await Promise.all(
+      procs.map((p, i) => p.waitForLine((l) => l.event === 'perf', o.timeoutMs + 30_000, `${p.name}'s perf result`, from[i])),
+    );
+    const members = results.map((l, i) => ({
+      name: procs[i]!.name,
+      received: l.received ?? 0,
+      expected: l.expected ?? 0,
+      elapsedMs: l.elapsedMs ?? 0,
+      rate: l.rate ?? 0,
+    }));
+    const sorted = members.map((m) => m.rate).sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    const medianRate = Math.round(sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2);
+    const complete = members.every((m) => m.received === o.processes * o.messages && m.expected === o.processes * o.messages);
+    for (const m of members) o.out(`  ${m.name}: ${m.rate} msgs/s (${m.received}/${m.expected} in ${m.elapsedMs} ms)`);
+    o.out(
+      `perf: ${o.processes} processes x ${o.messages} msgs of ${o.size} B: ${medianRate} msgs/s delivered per member (median; ` +
+        `${sorted[0]}–${sorted[sorted.length - 1]}), ${complete ? 'every member received all' : 'INCOMPLETE'}`,
+    );
+    for (const p of [...procs].reverse()) await stopMember(p);
+    return { members, medianRate, complete };
+  } finally {
+    await killAll(procs);
+  }
+}
+
+/**
+ * True if every one of `procs` has installed the same view, of exactly their addresses. Compares
+ * addresses, not names: a member may print a view before it learnt another's logical name.
+ */
+function oneView(procs: MemberProcess[], n: number): boolean {
+  const want = procs.map((p) => p.address()).sort().join();
+  const first = procs[0]?.lastView();
+  if (!first || first.addresses.length !== n || [...first.addresses].sort().join() !== want) return false;
+  return procs.every((p) => {
+    const v = p.lastView();
+    return v !== undefined && v.id === first.id && v.addresses.join() === first.addresses.join();
+  });
+}
