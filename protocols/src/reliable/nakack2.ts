@@ -19,7 +19,7 @@ import {
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
 import { SeqnoWindow } from './seqno-window.js';
-import { readVarint, writeVarint } from './varint.js';
+import { readRepeatedVarints, readVarint, writePackedVarints, writeVarint } from './varint.js';
 
 const T = tsgroups.protocols.NakAckHeader.Type;
 
@@ -45,12 +45,7 @@ const nakAckHeaderCodec: HeaderCodec<NakAckHeader> = {
   encode(h: NakAckHeader, w: Writer): unknown {
     if (h.type !== 0) w.uint32(8).int32(h.type);
     if (h.seqno !== 0) writeVarint(w.uint32(16), h.seqno);
-    const missing = h.missing;
-    if (missing !== null && missing.length > 0) {
-      w.uint32(26).fork();
-      for (let i = 0; i < missing.length; i++) writeVarint(w, missing[i]!);
-      w.ldelim();
-    }
+    writePackedVarints(w, 26, h.missing);
     const sender = h.sender;
     if (sender !== null && sender.length > 0) w.uint32(34).bytes(sender);
     return w;
@@ -74,19 +69,12 @@ const nakAckHeaderCodec: HeaderCodec<NakAckHeader> = {
           if (wt !== 0) break;
           seqno = readVarint(r);
           continue;
-        case 3:
-          if (wt === 2) {
-            const e = r.uint32() + r.pos;
-            if (e > end) throw new RangeError('index out of range');
-            missing ??= [];
-            while (r.pos < e) missing.push(readVarint(r));
-            continue;
-          }
-          if (wt === 0) {
-            (missing ??= []).push(readVarint(r));
-            continue;
-          }
-          break;
+        case 3: {
+          const list = readRepeatedVarints(r, wt, end, missing);
+          if (list === undefined) break;
+          missing = list;
+          continue;
+        }
         case 4: {
           if (wt !== 2) break;
           const b = r.bytes();

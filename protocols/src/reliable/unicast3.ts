@@ -16,7 +16,7 @@ import {
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
-import { readVarint, writeVarint } from './varint.js';
+import { readRepeatedVarints, readVarint, writePackedVarints, writeVarint } from './varint.js';
 
 const UnicastHeaderPb = tsgroups.protocols.UnicastHeader;
 const T = UnicastHeaderPb.Type;
@@ -41,12 +41,7 @@ const unicastHeaderCodec: HeaderCodec<UnicastHeader> = {
     if (h.type !== 0) w.uint32(8).int32(h.type);
     if (h.seqno !== 0) writeVarint(w.uint32(16), h.seqno);
     if (h.connId !== 0) w.uint32(24).uint32(h.connId);
-    const missing = h.missing;
-    if (missing !== null && missing.length > 0) {
-      w.uint32(34).fork();
-      for (let i = 0; i < missing.length; i++) writeVarint(w, missing[i]!);
-      w.ldelim();
-    }
+    writePackedVarints(w, 34, h.missing);
     return w;
   },
   decode(r: Reader, length: number): UnicastHeader {
@@ -72,19 +67,12 @@ const unicastHeaderCodec: HeaderCodec<UnicastHeader> = {
           if (wt !== 0) break;
           connId = r.uint32();
           continue;
-        case 4:
-          if (wt === 2) {
-            const e = r.uint32() + r.pos;
-            if (e > end) throw new RangeError('index out of range');
-            missing ??= [];
-            while (r.pos < e) missing.push(readVarint(r));
-            continue;
-          }
-          if (wt === 0) {
-            (missing ??= []).push(readVarint(r));
-            continue;
-          }
-          break;
+        case 4: {
+          const list = readRepeatedVarints(r, wt, end, missing);
+          if (list === undefined) break;
+          missing = list;
+          continue;
+        }
       }
       r.skipType(wt);
     }

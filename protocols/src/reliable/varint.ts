@@ -27,3 +27,32 @@ export function writeVarint(w: Writer, v: number): void {
   if (v <= 0xffffffff) w.uint32(v);
   else w.uint64(v);
 }
+
+/** Writes a repeated uint64 field (`tag`: field number << 3 | 2) as one packed run; nothing if empty. */
+export function writePackedVarints(w: Writer, tag: number, values: readonly number[] | null): void {
+  if (values === null || values.length === 0) return;
+  w.uint32(tag).fork();
+  for (let i = 0; i < values.length; i++) writeVarint(w, values[i]!);
+  w.ldelim();
+}
+
+/**
+ * Reads one occurrence of a repeated uint64 field into `into` (created if null): packed (wire
+ * type 2) or a single value (wire type 0). Returns the list, or undefined for another wire type
+ * (the caller skips the field).
+ */
+export function readRepeatedVarints(r: Reader, wireType: number, end: number, into: number[] | null): number[] | undefined {
+  if (wireType === 2) {
+    const e = r.uint32() + r.pos;
+    if (e > end) throw new RangeError('index out of range');
+    const list = into ?? [];
+    while (r.pos < e) list.push(readVarint(r));
+    return list;
+  }
+  if (wireType === 0) {
+    const list = into ?? [];
+    list.push(readVarint(r));
+    return list;
+  }
+  return undefined;
+}
