@@ -1,5 +1,4 @@
 import {
-  type Address,
   Channel,
   DELAY,
   DISCARD,
@@ -10,7 +9,6 @@ import {
   loadStackXml,
   type ProtocolStack,
   VERIFY_SUSPECT2,
-  type View,
 } from 'tsgroups';
 import {
   closeAll,
@@ -22,6 +20,7 @@ import {
   uniqueCluster,
   waitForSameView,
   waitUntil,
+  Watch,
 } from './helpers/cluster.js';
 
 // Short settings so a crash is detected in well under a second on the loopback stack.
@@ -45,19 +44,6 @@ function fdStack(withDelay = false): () => ProtocolStack {
 const fdOf = (ch: Channel): FD_ALL3 => ch.getProtocolStack().findProtocol(FD_ALL3)!;
 const verifyOf = (ch: Channel): VERIFY_SUSPECT2 => ch.getProtocolStack().findProtocol(VERIFY_SUSPECT2)!;
 
-/** Records the `suspect` events of a channel and when each view was installed. */
-class Watch {
-  readonly suspects: Address[] = [];
-  readonly views: { view: View; at: number }[] = [];
-  constructor(ch: Channel) {
-    ch.on('suspect', (a) => this.suspects.push(a));
-    ch.on('view', (view) => this.views.push({ view, at: performance.now() }));
-  }
-  /** When the first view without `member` was installed. */
-  removedAt(member: Address): number | undefined {
-    return this.views.find((v) => !v.view.containsMember(member))?.at;
-  }
-}
 
 let members: Member[] = [];
 afterEach(async () => {

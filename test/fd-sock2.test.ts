@@ -13,7 +13,6 @@ import {
   loadStackXml,
   type ProtocolStack,
   VERIFY_SUSPECT2,
-  type View,
 } from 'tsgroups';
 import {
   closeAll,
@@ -24,6 +23,7 @@ import {
   uniqueCluster,
   waitForSameView,
   waitUntil,
+  Watch,
 } from './helpers/cluster.js';
 import { randomGroup, udpStack } from './udp/udp-helpers.js';
 
@@ -83,18 +83,6 @@ function crash(ch: Channel): void {
   sockOf(ch).simulateCrash();
 }
 
-/** Records the `suspect` events of a channel and when each view was installed. */
-class Watch {
-  readonly suspects: Address[] = [];
-  readonly views: { view: View; at: number }[] = [];
-  constructor(ch: Channel) {
-    ch.on('suspect', (a) => this.suspects.push(a));
-    ch.on('view', (view) => this.views.push({ view, at: performance.now() }));
-  }
-  removedAt(member: Address): number | undefined {
-    return this.views.find((v) => !v.view.containsMember(member))?.at;
-  }
-}
 
 const timing = (text: string) => {
   if (process.env.TSGROUPS_FD_TIMING) console.info(text);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Channel, type Message, type Protocol, ProtocolStack, type View } from 'tsgroups';
+import { type Address, Channel, type Message, type Protocol, ProtocolStack, type View } from 'tsgroups';
 import { DISCARD, GMS, SHARED_LOOPBACK, SHARED_LOOPBACK_PING } from 'tsgroups';
 import { waitUntil } from './wait.js';
 
@@ -97,4 +97,18 @@ export function discardOf(ch: Channel): DISCARD {
   const d = ch.getProtocolStack().findProtocol(DISCARD);
   if (!d) throw new Error(`${ch.getName()} has no DISCARD`);
   return d;
+}
+
+/** Records a channel's suspicions and views (with when each view was installed). */
+export class Watch {
+  readonly suspects: Address[] = [];
+  readonly views: { view: View; at: number }[] = [];
+  constructor(ch: Channel) {
+    ch.on('suspect', (a) => this.suspects.push(a));
+    ch.on('view', (view) => this.views.push({ view, at: performance.now() }));
+  }
+  /** When the first view without `member` was installed. */
+  removedAt(member: Address): number | undefined {
+    return this.views.find((v) => !v.view.containsMember(member))?.at;
+  }
 }
