@@ -71,7 +71,9 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
     if (typeof spec === 'string') this.stack = loadStackXml(spec);
     else if (spec instanceof ProtocolStack) this.stack = spec;
     else this.stack = new ProtocolStack(spec);
-    this.stack.validate();
+    // Every configuration error surfaces here, not at connect: structure, services, each
+    // protocol's checkConfig, and a membership protocol (a channel without GMS gets no view).
+    this.stack.validate({ forChannel: true });
     this.stack.setUpHandler(this);
   }
 

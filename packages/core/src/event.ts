@@ -1,3 +1,8 @@
+import type { Address } from './address.js';
+import type { Digest } from './digest.js';
+import type { PhysicalAddress } from './physical-address.js';
+import type { View } from './view.js';
+
 /**
  * Events travel between protocols (never over the network). A protocol handles the types it
  * knows in `downEvent`/`upEvent` and passes the rest to its neighbour.
@@ -17,13 +22,13 @@ export const EventType = {
   SUSPECT: 6,
   /** up/down, arg: Address. A suspicion was withdrawn. */
   UNSUSPECT: 7,
-  /** down, arg: FindMembersRequest. Returns a Promise of discovery responses. */
+  /** down, arg: a discovery request (declared by the discovery protocols). Returns a Promise of discovery responses. */
   FIND_MBRS: 8,
-  /** down, arg: Address. Returns the physical address the transport knows for it, if any. */
+  /** down, arg: Address. Returns the {@link PhysicalAddress} the transport knows for it, if any. */
   GET_PHYSICAL_ADDRESS: 9,
-  /** down. Returns the transport's own physical address. */
+  /** down. Returns the transport's own {@link PhysicalAddress} (undefined on an in-process transport). */
   GET_LOCAL_PHYSICAL_ADDRESS: 10,
-  /** down, arg: { address, physical, name }. Tells the transport how to reach a member. */
+  /** down, arg: {@link PhysicalAddressMapping}. Tells the transport how to reach a member. */
   ADD_PHYSICAL_ADDRESS: 11,
   /** up. The application should stop sending (for a flush or a state transfer). */
   BLOCK: 12,
@@ -41,19 +46,87 @@ export const EventType = {
   MERGE: 18,
   /** down, arg: Digest. Everything up to each member's highestDelivered is stable (delivered everywhere) and may be purged. */
   STABLE: 19,
-  /** Types from 1000 on are free for user protocols. */
+  /** Types from 1000 on are free for user protocols (declare them in {@link EventArgs}). */
   USER_DEFINED: 1000,
 } as const;
 
-export type EventTypeValue = (typeof EventType)[keyof typeof EventType] | number;
+/** What {@link EventType.ADD_PHYSICAL_ADDRESS} carries. */
+export interface PhysicalAddressMapping {
+  address: Address;
+  physical: PhysicalAddress;
+  /** The member's logical name, if known. */
+  name?: string | undefined;
+}
 
-export class Event<A = unknown> {
-  constructor(
-    readonly type: EventTypeValue,
-    readonly arg?: A,
-  ) {}
+/**
+ * The argument each event type carries. Protocols that define events of their own declare them
+ * here by module augmentation, so that `new Event(type, arg)` and `switch (evt.type)` are typed
+ * without casts:
+ *
+ * ```ts
+ * declare module '@tsgroups/core' {
+ *   interface EventArgs { 1001: { reason: string } }
+ * }
+ * ```
+ */
+export interface EventArgs {
+  [EventType.CONNECT]: string;
+  [EventType.DISCONNECT]: undefined;
+  [EventType.SET_LOCAL_ADDRESS]: Address;
+  [EventType.VIEW_CHANGE]: View;
+  [EventType.TMP_VIEW]: View;
+  [EventType.SUSPECT]: Address[];
+  [EventType.UNSUSPECT]: Address;
+  [EventType.GET_PHYSICAL_ADDRESS]: Address;
+  [EventType.GET_LOCAL_PHYSICAL_ADDRESS]: undefined;
+  [EventType.ADD_PHYSICAL_ADDRESS]: PhysicalAddressMapping;
+  [EventType.BLOCK]: undefined;
+  [EventType.UNBLOCK]: undefined;
+  [EventType.GET_DIGEST]: undefined;
+  [EventType.SET_DIGEST]: Digest;
+  [EventType.MERGE_DIGEST]: Digest;
+  [EventType.SET_CLUSTER_NAME]: string;
+  [EventType.MERGE]: Map<Address, View>;
+  [EventType.STABLE]: Digest;
+}
+
+/**
+ * What a protocol below answers to an event sent down, for the event types that answer
+ * (augmentable like {@link EventArgs}). {@link Protocol.ask} returns it typed.
+ */
+export interface EventResults {
+  [EventType.CONNECT]: Promise<void> | void;
+  [EventType.DISCONNECT]: Promise<void> | void;
+  [EventType.GET_PHYSICAL_ADDRESS]: PhysicalAddress | undefined;
+  [EventType.GET_LOCAL_PHYSICAL_ADDRESS]: PhysicalAddress | undefined;
+  [EventType.GET_DIGEST]: Digest | undefined;
+}
+
+/** Every declared event type. */
+export type EventTypeValue = keyof EventArgs;
+
+/** The arguments of `new Event(type, ...)`: none for an event type whose arg is `undefined`. */
+type ArgOf<K extends EventTypeValue> = EventArgs[K] extends undefined ? [arg?: undefined] : [arg: EventArgs[K]];
+
+/**
+ * One event of type `K`. Code that receives events takes {@link AnyEvent}, the union of all
+ * declared types, and narrows it with `switch (evt.type)`.
+ */
+export class Event<K extends EventTypeValue = EventTypeValue> {
+  readonly type: K;
+  readonly arg: EventArgs[K];
+  constructor(type: K, ...arg: ArgOf<K>) {
+    this.type = type;
+    this.arg = arg[0] as EventArgs[K];
+  }
   toString(): string {
     const name = Object.entries(EventType).find(([, v]) => v === this.type)?.[0] ?? `event ${this.type}`;
     return this.arg === undefined ? name : `${name}(${String(this.arg)})`;
   }
 }
+
+/** An event of any declared type: a discriminated union on `type`. */
+export type AnyEvent = { [K in EventTypeValue]: Event<K> }[EventTypeValue];
+
+/** The answer to event type `K` (unknown for types that declare none). */
+export type EventResult<K extends EventTypeValue> = K extends keyof EventResults ? EventResults[K] : unknown;

@@ -62,6 +62,19 @@ export class MessageBatch implements Iterable<Message> {
     this.msgs[i] = newMsg;
     return true;
   }
+  /**
+   * Takes every message out of the batch, in order, and hands each to `fn`; the batch is empty
+   * afterwards (also when `fn` adds nothing back). Messages that `fn` adds meanwhile are not visited.
+   */
+  drain(fn: (msg: Message) => void): void {
+    const m = this.msgs;
+    this.msgs = [];
+    this.count = 0;
+    for (let i = 0; i < m.length; i++) {
+      const msg = m[i];
+      if (msg != null) fn(msg);
+    }
+  }
   clear(): void {
     this.msgs = [];
     this.count = 0;

@@ -1,6 +1,6 @@
 import type { Address } from './address.js';
-import { TsgroupsError } from './errors.js';
-import type { Event } from './event.js';
+import { ConfigError, TsgroupsError } from './errors.js';
+import type { AnyEvent } from './event.js';
 import { ScopedLogger } from './logger.js';
 import type { Message } from './message.js';
 import type { MessageBatch } from './message-batch.js';
@@ -11,7 +11,7 @@ import { TimeScheduler } from './time-scheduler.js';
 export interface UpHandler {
   up(msg: Message): void;
   upBatch(batch: MessageBatch): void;
-  upEvent(evt: Event): unknown;
+  upEvent(evt: AnyEvent): unknown;
 }
 
 /** Adapter between the top protocol and the owner of the stack. */
@@ -26,7 +26,7 @@ class TopProtocol extends Protocol {
   override upBatch(batch: MessageBatch): void {
     this.owner.handler?.upBatch(batch);
   }
-  override upEvent(evt: Event): unknown {
+  override upEvent(evt: AnyEvent): unknown {
     return this.owner.handler?.upEvent(evt);
   }
 }
@@ -140,41 +140,77 @@ export class ProtocolStack {
   }
 
   /**
-   * Checks the stack: it is not empty, names are unique, and what each protocol requires
-   * below or above is provided there.
-   * @throws TsgroupsError `ERR_STACK_DEPENDENCY` naming the protocol and the missing service
+   * Services that at most one protocol of a stack may provide: two discovery protocols (PING
+   * and SHARED_LOOPBACK_PING) or two retransmission protocols for multicasts would each act on
+   * their own and confuse the other. Add the name of a service of your own if it must be unique
+   * too. (`failure-detection` and `flow-control` are not here: FD_SOCK2 with FD_ALL3, and MFC
+   * with UFC, are meant to be combined.)
    */
-  validate(): void {
-    if (this.protocols.length === 0) throw new TsgroupsError('ERR_STACK', `${this.source}: the stack has no protocols`);
+  static readonly uniqueServices = new Set<string>([
+    'transport',
+    'discovery',
+    'gms',
+    'reliable-multicast',
+    'reliable-unicast',
+    'stability',
+    'fragmentation',
+    'merge-detection',
+    'rsvp',
+  ]);
+
+  /**
+   * Checks the stack: it is not empty, names are unique, a service of
+   * {@link ProtocolStack.uniqueServices} is provided once at most, what each protocol requires
+   * below or above is provided there, and each protocol's {@link Protocol.checkConfig} passes.
+   * With `forChannel` (what the Channel constructor asks), the stack must also contain a
+   * membership protocol (one that provides `gms`, such as GMS): without one a channel would
+   * "connect" without ever installing a view. A stack without GMS is still fine for unit tests
+   * of protocols that drive it directly.
+   * @throws ConfigError `ERR_STACK_DEPENDENCY` naming the protocol and the missing service,
+   *   `ERR_STACK` for an empty stack or a protocol listed twice, or the error of a protocol's
+   *   configuration check (`ERR_CONFIG_BAD_VALUE` naming its element and attribute)
+   */
+  validate(options: { forChannel?: boolean } = {}): void {
+    const source = this.source;
+    const fail = (code: 'ERR_STACK' | 'ERR_STACK_DEPENDENCY', element: string, detail: string): never => {
+      throw new ConfigError(code, detail, { source, element });
+    };
+    if (this.protocols.length === 0) fail('ERR_STACK', 'config', 'the stack has no protocols');
     const t = this.protocols[0]!;
-    if (!providesOf(t).includes('transport')) {
-      throw new TsgroupsError('ERR_STACK_DEPENDENCY', `${this.source}: the bottom protocol ${t.name} is not a transport`);
-    }
+    if (!providesOf(t).includes('transport')) fail('ERR_STACK_DEPENDENCY', t.name, `the bottom protocol ${t.name} is not a transport`);
     const seen = new Set<string>();
+    const providers = new Map<string, Protocol>();
     this.protocols.forEach((p, i) => {
-      if (seen.has(p.name)) throw new TsgroupsError('ERR_STACK', `${this.source}: protocol ${p.name} appears twice`);
+      if (seen.has(p.name)) fail('ERR_STACK', p.name, `protocol ${p.name} appears twice`);
       seen.add(p.name);
-      if (i > 0 && providesOf(p).includes('transport')) {
-        throw new TsgroupsError('ERR_STACK_DEPENDENCY', `${this.source}: transport ${p.name} must be the bottom protocol`);
+      if (i > 0 && providesOf(p).includes('transport')) fail('ERR_STACK_DEPENDENCY', p.name, `transport ${p.name} must be the bottom protocol`);
+      for (const service of providesOf(p)) {
+        const other = providers.get(service);
+        if (other && ProtocolStack.uniqueServices.has(service)) {
+          fail('ERR_STACK_DEPENDENCY', p.name, `${p.name} and ${other.name} both provide "${service}"; a stack takes one of them`);
+        }
+        providers.set(service, p);
       }
       const cls = p.constructor as ProtocolClass;
       for (const need of cls.requiresBelow ?? []) {
         if (!this.protocols.slice(0, i).some((q) => providesOf(q).includes(need))) {
-          throw new TsgroupsError(
-            'ERR_STACK_DEPENDENCY',
-            `${this.source}: ${p.name} requires "${need}" below it, and no protocol below provides it`,
-          );
+          fail('ERR_STACK_DEPENDENCY', p.name, `${p.name} requires "${need}" below it, and no protocol below provides it`);
         }
       }
       for (const need of cls.requiresAbove ?? []) {
         if (!this.protocols.slice(i + 1).some((q) => providesOf(q).includes(need))) {
-          throw new TsgroupsError(
-            'ERR_STACK_DEPENDENCY',
-            `${this.source}: ${p.name} requires "${need}" above it, and no protocol above provides it`,
-          );
+          fail('ERR_STACK_DEPENDENCY', p.name, `${p.name} requires "${need}" above it, and no protocol above provides it`);
         }
       }
     });
+    if (options.forChannel && !providers.has('gms')) {
+      fail(
+        'ERR_STACK_DEPENDENCY',
+        'config',
+        `a channel's stack needs a membership protocol (one that provides "gms", such as GMS); found ${this.printProtocolSpec()}`,
+      );
+    }
+    for (const p of this.protocols) p.checkConfig(this);
   }
 
   /** Initialises every protocol, bottom up. */
@@ -230,7 +266,7 @@ export class ProtocolStack {
   down(msg: Message): DownResult {
     return this.top.downProt.down(msg);
   }
-  downEvent(evt: Event): unknown {
+  downEvent(evt: AnyEvent): unknown {
     return this.top.downProt.downEvent(evt);
   }
 

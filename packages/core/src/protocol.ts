@@ -1,6 +1,6 @@
 import type { Address } from './address.js';
 import { ConfigError, TsgroupsError } from './errors.js';
-import { type Event, EventType } from './event.js';
+import { type AnyEvent, type Event, type EventResult, EventType, type EventTypeValue } from './event.js';
 import type { HeaderCodec } from './header.js';
 import { ScopedLogger } from './logger.js';
 import type { Message } from './message.js';
@@ -16,7 +16,10 @@ export type DownResult = void | Promise<void>;
 /** The static side of a protocol class: what the registry and the XML configurator use. */
 export interface ProtocolClass<P extends Protocol = Protocol> {
   new (): P;
-  /** The name used in XML, e.g. `UDP`, `NAKACK2`. */
+  /**
+   * The name used in XML, e.g. `UDP`, `NAKACK2`. A class that does not declare its own is
+   * known by its class name (see {@link protocolNameOf}).
+   */
   readonly protocolName: string;
   /** The protocol id: keys its header on the wire. 0 if the protocol has no header. */
   readonly id: number;
@@ -63,9 +66,9 @@ export abstract class Protocol {
     this.log = new ScopedLogger(this.name);
   }
 
-  /** The registered (XML) name. */
+  /** The registered (XML) name: the class's own `static protocolName`, or else its class name. */
   get name(): string {
-    return (this.constructor as ProtocolClass).protocolName;
+    return protocolNameOf(this.constructor as ProtocolClass);
   }
   /** The header id. */
   get id(): number {
@@ -88,19 +91,65 @@ export abstract class Protocol {
   down(msg: Message): DownResult {
     return this.downProt.down(msg);
   }
+  /**
+   * One message coming up. Override it to see every message that reaches this protocol, batched
+   * or not: the default {@link upBatch} hands each message of a batch to this method when it is
+   * overridden. Pass a message on with `super.up(msg)` (or `this.upProt.up(msg)`).
+   */
   up(msg: Message): void {
+    if (this.takesOwnMessages) {
+      const h = msg.getHeader(this.id);
+      if (h !== undefined) {
+        this.handleOwnMessage(msg, h);
+        return;
+      }
+    }
     this.upProt.up(msg);
   }
+
+  /**
+   * A datagram's worth of messages from one sender coming up. The contract, as JGroups'
+   * `up(MessageBatch)`:
+   * - a protocol that overrides neither `up` nor `upBatch` passes the batch on untouched, at
+   *   no cost per message;
+   * - a protocol that overrides only `up(msg)` gets every message of the batch there, one by
+   *   one (what it passes on then travels up one message at a time);
+   * - a protocol that overrides `upBatch` owns batches: it handles them whole, and should
+   *   write its per-message rule once and call it from both methods.
+   */
   upBatch(batch: MessageBatch): void {
+    if (this.up !== Protocol.prototype.up) {
+      batch.drain(this.upOne);
+      return;
+    }
+    if (this.takesOwnMessages && batch.removeIf(this.takeOwnMessage) > 0 && batch.isEmpty()) return;
     this.upProt.upBatch(batch);
   }
-  downEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.viewChanged(evt.arg as View);
+
+  // Bound once per protocol, so handing a batch to up(msg) allocates no closure. A message
+  // that makes up() throw is logged and skipped: the rest of the batch still goes up.
+  private readonly upOne = (msg: Message): void => {
+    try {
+      this.up(msg);
+    } catch (err) {
+      this.log.error(`up(${msg}) failed`, err);
+    }
+  };
+  downEvent(evt: AnyEvent): unknown {
+    if (evt.type === EventType.VIEW_CHANGE) this.viewChanged(evt.arg);
     return this.downProt.downEvent(evt);
   }
-  upEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.viewChanged(evt.arg as View);
+  upEvent(evt: AnyEvent): unknown {
+    if (evt.type === EventType.VIEW_CHANGE) this.viewChanged(evt.arg);
     return this.upProt.upEvent(evt);
+  }
+
+  /**
+   * Sends `evt` down and returns the answer of the protocol that handles it, typed by
+   * {@link EventResults} (e.g. `this.ask(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS))`).
+   */
+  protected ask<K extends EventTypeValue>(evt: Event<K>): EventResult<K> {
+    return this.downProt.downEvent(evt as AnyEvent) as EventResult<K>;
   }
 
   /**
@@ -111,23 +160,15 @@ export abstract class Protocol {
   protected viewChanged(_view: View): void {}
 
   /**
-   * For protocols with control messages of their own: call from `up`. A message that carries
-   * this protocol's header goes to {@link handleOwnMessage}; any other passes up.
+   * For protocols with control messages of their own: override it, and the default `up` and
+   * `upBatch` hand it every message that carries this protocol's header (taking it out of its
+   * batch), while every other message passes up, batches staying batches. The rule is written
+   * once, here, for both paths.
    */
-  protected upOrHandle(msg: Message): void {
-    const h = msg.getHeader(this.id);
-    if (h === undefined) this.upProt.up(msg);
-    else this.handleOwnMessage(msg, h);
-  }
-
-  /** The batch form of {@link upOrHandle}: own messages are taken out, the rest pass up together. */
-  protected upBatchOrHandle(batch: MessageBatch): void {
-    batch.removeIf(this.takeOwnMessage);
-    if (!batch.isEmpty()) this.upProt.upBatch(batch);
-  }
-
-  /** Handles a message that carries this protocol's header (see {@link upOrHandle}). */
   protected handleOwnMessage(_msg: Message, _header: unknown): void {}
+
+  /** True if this class overrides {@link handleOwnMessage} (looked up once, at construction). */
+  private readonly takesOwnMessages: boolean = this.handleOwnMessage !== Protocol.prototype.handleOwnMessage;
 
   // Bound once per protocol, so the batch path allocates no closure.
   private readonly takeOwnMessage = (msg: Message): boolean => {
@@ -140,6 +181,22 @@ export abstract class Protocol {
   /** Counters for monitoring (`tsgroups probe`, benchmarks). */
   getStats(): Record<string, number> {
     return {};
+  }
+
+  /**
+   * The configuration check hook: throws a {@link ConfigError} (see {@link configError}) if this
+   * protocol's property values do not fit together or with the rest of `stack` (a minimum above
+   * its maximum, a fragment size above the transport's bundle size). `ProtocolStack.validate`
+   * calls it for every protocol, bottom up, after the structural checks; so the Channel
+   * constructor (and `stack.init()` at connect, for values set later) refuses such a stack.
+   * Single values are checked by their declarations (type, min, max) when they are set; this
+   * hook is for what depends on more than one value. It must not touch the network or timers.
+   */
+  checkConfig(_stack: ProtocolStack): void {}
+
+  /** A {@link ConfigError} (`ERR_CONFIG_BAD_VALUE`) naming this protocol and `attribute`, for {@link checkConfig}. */
+  protected configError(stack: ProtocolStack, attribute: string | undefined, detail: string): ConfigError {
+    return new ConfigError('ERR_CONFIG_BAD_VALUE', detail, { source: stack.source, element: this.name, attribute });
   }
 
   /** All declared properties of this protocol's class and its ancestors, by field name. */
@@ -195,4 +252,12 @@ export abstract class Protocol {
   toString(): string {
     return this.name;
   }
+}
+
+/**
+ * The name a protocol class is known by: its own `static protocolName` if it declares one,
+ * otherwise its class name (so `class Counter extends Protocol {}` is `Counter` in XML).
+ */
+export function protocolNameOf(cls: ProtocolClass): string {
+  return Object.prototype.hasOwnProperty.call(cls, 'protocolName') ? cls.protocolName : cls.name;
 }

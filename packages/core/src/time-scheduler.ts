@@ -1,6 +1,10 @@
 /**
  * One timer per channel: tasks wait in a binary heap ordered by due time, and a single Node
  * timer is armed for the earliest one. Closing the scheduler cancels everything.
+ *
+ * Delays of any length are safe: Node's timers take at most 2^31-1 ms (a longer delay fires
+ * after 1 ms, with a warning), so the Node timer is armed for at most that long and re-armed
+ * when it fires before the task is due.
  */
 export interface ScheduledTask {
   /** Cancels the task; harmless if it already ran. */
@@ -21,8 +25,43 @@ class Task implements ScheduledTask {
   }
 }
 
+/**
+ * A task that runs at the end of the current turn of the event loop, once however often it was
+ * requested in that turn: the shape of every "flush what this turn queued" job (bundles, acks,
+ * batched deliveries). Bound once, so requesting it allocates nothing.
+ */
+export interface EndOfTurnTask {
+  /** Runs the task at the end of this turn (once, however often requested). */
+  request(): void;
+  /** Withdraws a pending request; the task can be requested again later. */
+  cancel(): void;
+  /** True while a request waits for the end of the turn. */
+  readonly pending: boolean;
+}
+
+class TurnTask implements EndOfTurnTask {
+  pending = false;
+  constructor(
+    private readonly owner: TimeScheduler,
+    readonly fn: () => void,
+  ) {}
+  request(): void {
+    if (this.pending) return;
+    this.pending = true;
+    this.owner.enqueueTurnTask(this);
+  }
+  cancel(): void {
+    this.pending = false;
+  }
+}
+
+/** The longest delay Node's `setTimeout` honours (ms). */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
 export class TimeScheduler {
   private heap: Task[] = [];
+  private turnQueue: TurnTask[] = [];
+  private turnImmediate: NodeJS.Immediate | null = null;
   private timer: NodeJS.Timeout | null = null;
   private armedFor = Infinity;
   private seq = 0;
@@ -44,6 +83,61 @@ export class TimeScheduler {
     return this.add(initialDelayMs, fn, periodMs);
   }
 
+  /**
+   * A task for {@link EndOfTurnTask.request}: all requested tasks run together after the
+   * current turn (one `setImmediate` for the whole channel), in the order requested. Closing
+   * the scheduler cancels them.
+   */
+  endOfTurnTask(fn: () => void): EndOfTurnTask {
+    return new TurnTask(this, fn);
+  }
+
+  /** Runs `fn` once at the end of this turn (a one-off {@link endOfTurnTask}). */
+  runAtEndOfTurn(fn: () => void): EndOfTurnTask {
+    const t = new TurnTask(this, fn);
+    t.request();
+    return t;
+  }
+
+  /**
+   * Runs now every end-of-turn task requested so far (tests use it to drive a channel without
+   * waiting for the event loop). Tasks requested while they run wait for the next turn.
+   */
+  runEndOfTurnTasks(): void {
+    if (this.turnImmediate !== null) {
+      clearImmediate(this.turnImmediate);
+      this.turnImmediate = null;
+    }
+    const q = this.turnQueue;
+    if (q.length === 0) return;
+    this.turnQueue = [];
+    for (let i = 0; i < q.length; i++) {
+      const t = q[i]!;
+      if (!t.pending) continue; // cancelled meanwhile
+      t.pending = false;
+      try {
+        t.fn();
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+  }
+
+  /** @internal */
+  enqueueTurnTask(t: TurnTask): void {
+    if (this.closed) {
+      t.pending = false;
+      return;
+    }
+    this.turnQueue.push(t);
+    if (this.turnImmediate === null) this.turnImmediate = setImmediate(this.runTurn);
+  }
+
+  private readonly runTurn = (): void => {
+    this.turnImmediate = null;
+    this.runEndOfTurnTasks();
+  };
+
   /** Number of pending tasks (cancelled ones may be counted until they reach the top). */
   size(): number {
     return this.heap.length;
@@ -58,12 +152,17 @@ export class TimeScheduler {
     this.closed = true;
     for (const t of this.heap) t.cancelled = true;
     this.heap = [];
+    for (const t of this.turnQueue) t.pending = false;
+    this.turnQueue = [];
+    if (this.turnImmediate !== null) clearImmediate(this.turnImmediate);
+    this.turnImmediate = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.armedFor = Infinity;
   }
 
   private add(delayMs: number, fn: () => void, period: number): ScheduledTask {
+    if (Number.isNaN(delayMs)) throw new RangeError('delay must be a number of milliseconds, got NaN');
     const task = new Task(performance.now() + Math.max(0, delayMs), fn, period, this.seq++);
     if (this.closed) {
       task.cancelled = true;
@@ -85,7 +184,8 @@ export class TimeScheduler {
     if (this.timer && top.due >= this.armedFor) return;
     if (this.timer) clearTimeout(this.timer);
     this.armedFor = top.due;
-    this.timer = setTimeout(this.run, Math.max(0, top.due - performance.now()));
+    // Clamped: run() re-arms if it wakes before the task is due.
+    this.timer = setTimeout(this.run, Math.min(MAX_TIMER_DELAY, Math.max(0, top.due - performance.now())));
   }
 
   private readonly run = (): void => {

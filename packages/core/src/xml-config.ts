@@ -75,8 +75,27 @@ export function parseStackXml(
   const children = (root[rootName] as OrderedNode[]) ?? [];
   const out: ProtocolConfig[] = [];
   for (const child of children) {
+    if (elementName(child) === '#text') {
+      throw new ConfigError('ERR_CONFIG_XML', `text ${JSON.stringify(String(child['#text']).slice(0, 40))} inside <config> is not allowed: it lists protocol elements only`, {
+        source,
+        element: 'config',
+      });
+    }
     if (isSpecial(child)) continue;
     const name = elementName(child)!;
+    // A protocol is configured by its attributes only: anything inside its element would be
+    // silently ignored, so it is refused.
+    for (const inner of (child[name] as OrderedNode[] | undefined) ?? []) {
+      const innerName = elementName(inner);
+      if (innerName === undefined || innerName === '#comment') continue;
+      const isText = innerName === '#text';
+      const what = isText ? `text ${JSON.stringify(String(inner['#text']).slice(0, 40))}` : `element <${innerName}>`;
+      throw new ConfigError(
+        'ERR_CONFIG_XML',
+        `${what} inside <${name}> is not allowed: a protocol is configured by its attributes only (<${name} attribute="value"/>)`,
+        { source, element: isText ? name : innerName },
+      );
+    }
     const properties: Record<string, string> = {};
     for (const [attr, raw] of Object.entries(child[':@'] ?? {})) {
       if (IGNORED_ATTRIBUTE.test(attr)) continue;
