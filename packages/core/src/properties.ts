@@ -1,9 +1,34 @@
+import { BIND_ADDRESS_FORMS, bindAddressError, isIPv4Multicast, resolveBindAddress } from './bind-address.js';
+
 /**
  * Declared protocol properties: the XML attributes a protocol accepts, with their types,
  * units and bounds. A protocol lists them in `static properties`; the defaults are the values
  * its fields are initialised with.
+ *
+ * Parsing is strict, so that a typo fails when the stack is built rather than later: an `int` is
+ * plain decimal digits (no `0x10`, no `1e3`, no `12abc`); a `number` is a decimal that may have
+ * an exponent; a `size` or `duration` is a decimal with an optional unit; a `boolean` is `true`
+ * or `false` (any case). Whitespace around a value is ignored. An `address` is a bind address
+ * (an IPv4 literal, `localhost`, `loopback`, `site_local` or an interface name, checked against
+ * this machine's interfaces); a `multicast-address` is an IPv4 literal in 224.0.0.0/4.
  */
-export type PropertyType = 'boolean' | 'int' | 'number' | 'string' | 'size' | 'duration' | 'enum' | 'list';
+export type PropertyType =
+  | 'boolean'
+  | 'int'
+  | 'number'
+  | 'string'
+  | 'size'
+  | 'duration'
+  | 'enum'
+  | 'list'
+  | 'address'
+  | 'multicast-address';
+
+/**
+ * The longest duration a property takes: 2^31-1 ms (about 24.8 days), the longest delay Node's
+ * timers honour (a longer one fires after 1 ms, with a warning).
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
 
 export interface PropertyDecl {
   type: PropertyType;
@@ -35,7 +60,9 @@ export function parseSize(text: string): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   if (!m) return undefined;
   const factor = SIZE_UNITS[m[2]!.toLowerCase()];
-  return factor === undefined ? undefined : Math.round(Number(m[1]) * factor);
+  if (factor === undefined) return undefined;
+  const n = Math.round(Number(m[1]) * factor);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /** A duration in milliseconds: `1500`, `1.5s`, `500ms`, `2m`, `1h`. */
@@ -43,8 +70,15 @@ export function parseDuration(text: string): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   if (!m) return undefined;
   const factor = DURATION_UNITS[m[2]!.toLowerCase()];
-  return factor === undefined ? undefined : Number(m[1]) * factor;
+  if (factor === undefined) return undefined;
+  const n = Number(m[1]) * factor;
+  return Number.isFinite(n) ? n : undefined;
 }
+
+/** Plain decimal integers only: `42`, `-7`, `+3`; not `0x10`, `1e3`, `1.0` or `12abc`. */
+const INT_TEXT = /^[+-]?\d+$/;
+/** A decimal number with an optional exponent: `0.25`, `-1.5`, `1e3`, `.5`; not hex, not `Infinity`. */
+const NUMBER_TEXT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /** `mcast_port` -> `mcastPort`. */
 export function snakeToCamel(name: string): string {
@@ -68,18 +102,22 @@ export function convertProperty(decl: PropertyDecl, value: unknown): { value: un
       else if (text !== undefined && /^(true|false)$/i.test(text)) out = text.toLowerCase() === 'true';
       else return { error: `expected true or false, got ${JSON.stringify(value)}` };
       break;
-    case 'int':
+    case 'int': {
+      const n = typeof value === 'number' ? value : text !== undefined && INT_TEXT.test(text) ? Number(text) : NaN;
+      if (!Number.isSafeInteger(n)) return { error: `expected an integer in decimal digits, got ${JSON.stringify(value)}` };
+      out = n;
+      break;
+    }
     case 'number': {
-      const n = typeof value === 'number' ? value : text !== undefined && text !== '' ? Number(text) : NaN;
-      if (!Number.isFinite(n)) return { error: `expected a number, got ${JSON.stringify(value)}` };
-      if (decl.type === 'int' && !Number.isInteger(n)) return { error: `expected an integer, got ${JSON.stringify(value)}` };
+      const n = typeof value === 'number' ? value : text !== undefined && NUMBER_TEXT.test(text) ? Number(text) : NaN;
+      if (!Number.isFinite(n)) return { error: `expected a decimal number, got ${JSON.stringify(value)}` };
       out = n;
       break;
     }
     case 'size': {
       const n = typeof value === 'number' ? value : text !== undefined ? parseSize(text) : undefined;
-      if (n === undefined || !Number.isFinite(n) || n < 0) {
-        return { error: `expected a size such as 65536, 64K or 4M, got ${JSON.stringify(value)}` };
+      if (n === undefined || !Number.isSafeInteger(n) || n < 0) {
+        return { error: `expected a size in whole bytes such as 65536, 64K or 4M, got ${JSON.stringify(value)}` };
       }
       out = n;
       break;
@@ -89,9 +127,23 @@ export function convertProperty(decl: PropertyDecl, value: unknown): { value: un
       if (n === undefined || !Number.isFinite(n) || n < 0) {
         return { error: `expected a duration such as 500, 500ms, 1.5s or 2m, got ${JSON.stringify(value)}` };
       }
+      if (n > MAX_DURATION_MS) {
+        return { error: `must be at most ${MAX_DURATION_MS} ms (about 24.8 days, the longest timer Node runs), got ${JSON.stringify(value)}` };
+      }
       out = n;
       break;
     }
+    case 'address':
+      if (text === undefined || text === '') return { error: `expected ${BIND_ADDRESS_FORMS}, got ${JSON.stringify(value)}` };
+      if (resolveBindAddress(text) === undefined) return { error: bindAddressError(text) };
+      out = text;
+      break;
+    case 'multicast-address':
+      if (text === undefined || !isIPv4Multicast(text)) {
+        return { error: `expected an IPv4 multicast address (224.0.0.0 to 239.255.255.255), got ${JSON.stringify(value)}` };
+      }
+      out = text;
+      break;
     case 'string':
       if (typeof value !== 'string') return { error: `expected text, got ${JSON.stringify(value)}` };
       out = value;

@@ -1,5 +1,6 @@
 import type { Address } from './address.js';
 import { ConfigError, TsgroupsError } from './errors.js';
+import { camelToSnake, convertProperty } from './properties.js';
 import type { AnyEvent } from './event.js';
 import { ScopedLogger } from './logger.js';
 import type { Message } from './message.js';
@@ -210,7 +211,10 @@ export class ProtocolStack {
         `a channel's stack needs a membership protocol (one that provides "gms", such as GMS); found ${this.printProtocolSpec()}`,
       );
     }
-    for (const p of this.protocols) p.checkConfig(this);
+    for (const p of this.protocols) {
+      checkDeclaredValues(p, source);
+      p.checkConfig(this);
+    }
   }
 
   /** Initialises every protocol, bottom up. */
@@ -290,6 +294,20 @@ export class ProtocolStack {
     return this.protocols.findIndex((p) =>
       typeof ref === 'string' ? p.name === ref : ref instanceof Protocol ? p === ref : p instanceof ref,
     );
+  }
+}
+
+/**
+ * Checks the current value of each declared property of `p` against its declaration, as
+ * `setValue` does: a value assigned to the field directly in code (`gms.joinTimeout = -1`)
+ * is refused here, at construction, rather than misbehaving at connect.
+ */
+function checkDeclaredValues(p: Protocol, source: string): void {
+  for (const [field, decl] of Protocol.allProperties(p.constructor as ProtocolClass)) {
+    const result = convertProperty(decl, (p as unknown as Record<string, unknown>)[decl.field ?? field]);
+    if ('error' in result) {
+      throw new ConfigError('ERR_CONFIG_BAD_VALUE', result.error, { source, element: p.name, attribute: camelToSnake(field) });
+    }
   }
 }
 

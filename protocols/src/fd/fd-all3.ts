@@ -7,6 +7,7 @@ import {
   type MessageBatch,
   Protocol,
   type PropertyDecls,
+  type ProtocolStack,
   type ScheduledTask,
   type View,
 } from '@tsgroups/core';
@@ -53,6 +54,13 @@ export class FD_ALL3 extends Protocol {
   private readonly members = new Map<Address, MemberState>();
   private task: ScheduledTask | null = null;
   readonly stats = { heartbeatsSent: 0, heartbeatsReceived: 0, suspicionsRaised: 0, suspicionsCleared: 0, checks: 0 };
+
+  /** A timeout not above the interval would suspect members between two of their heartbeats. */
+  override checkConfig(stack: ProtocolStack): void {
+    if (this.timeout <= this.interval) {
+      throw this.configError(stack, 'timeout', `timeout (${this.timeout} ms) must be above interval (${this.interval} ms): a member sends one heartbeat per interval`);
+    }
+  }
 
   override start(): void {
     this.task?.cancel();

@@ -9,6 +9,7 @@ import {
   type MessageBatch,
   Protocol,
   type PropertyDecls,
+  type ProtocolStack,
   type ScheduledTask,
   type View,
 } from '@tsgroups/core';
@@ -124,6 +125,12 @@ export class FD_SOCK2 extends Protocol {
   private client: ClientConn | null = null;
   private getPortTask: ScheduledTask | null = null;
   private retryTask: ScheduledTask | null = null;
+
+  override checkConfig(stack: ProtocolStack): void {
+    if (this.bindPort > 0 && this.bindPort + this.portRange > 65535) {
+      throw this.configError(stack, 'port_range', `bind_port + port_range (${this.bindPort} + ${this.portRange}) must not exceed 65535`);
+    }
+  }
 
   // ---- lifecycle ----
   override async start(): Promise<void> {

@@ -1,11 +1,11 @@
 import {
   type Address,
-  ConfigError,
   type DownResult,
   type Message,
   type MessageBatch,
   Protocol,
   type PropertyDecls,
+  type ProtocolStack,
   type View,
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
@@ -49,7 +49,12 @@ export class FRAG2 extends Protocol {
   static override readonly headerCodec = FragHeader;
   static override readonly provides: readonly string[] = ['fragmentation'];
   static override readonly properties: PropertyDecls = {
-    fragSize: { type: 'size', min: 100, description: 'Largest payload of a fragment: larger messages are fragmented' },
+    fragSize: {
+      type: 'size',
+      min: 100,
+      max: 65_507,
+      description: "Largest payload of a fragment: larger messages are fragmented (must be below the transport's max_bundle_size)",
+    },
     maxMessageSize: { type: 'size', min: 1, description: 'Largest message reassembled; fragments of larger ones are dropped' },
     maxPartialsPerSender: { type: 'int', min: 1, description: 'Most incomplete messages kept per sender (the oldest is dropped beyond)' },
   };
@@ -73,14 +78,11 @@ export class FRAG2 extends Protocol {
     partialsDropped: 0,
   };
 
-  override init(): void {
-    const t = this.stack?.getTransport();
+  /** A fragment, with its headers, must fit in one datagram of the transport. */
+  override checkConfig(stack: ProtocolStack): void {
+    const t = stack.getTransport();
     if (t instanceof Transport && this.fragSize >= t.maxBundleSize) {
-      throw new ConfigError('ERR_CONFIG_BAD_VALUE', `frag_size (${this.fragSize}) must be smaller than ${t.name}.max_bundle_size (${t.maxBundleSize})`, {
-        source: this.stack.source,
-        element: this.name,
-        attribute: 'frag_size',
-      });
+      throw this.configError(stack, 'frag_size', `frag_size (${this.fragSize}) must be smaller than ${t.name}.max_bundle_size (${t.maxBundleSize})`);
     }
   }
 

@@ -8,6 +8,7 @@ import {
   NameCache,
   Protocol,
   type PropertyDecls,
+  type ProtocolStack,
   type ScheduledTask,
   type View,
 } from '@tsgroups/core';
@@ -49,8 +50,10 @@ export class MERGE3 extends Protocol {
   private checkTask: ScheduledTask | null = null;
   readonly stats = { infosSent: 0, infosReceived: 0, mergesTriggered: 0 };
 
-  override init(): void {
-    if (this.maxInterval < this.minInterval) this.maxInterval = this.minInterval;
+  override checkConfig(stack: ProtocolStack): void {
+    if (this.minInterval > this.maxInterval) {
+      throw this.configError(stack, 'min_interval', `min_interval (${this.minInterval} ms) must not be above max_interval (${this.maxInterval} ms)`);
+    }
   }
 
   override start(): void {

@@ -38,7 +38,8 @@ class Bundle {
 export abstract class Transport extends Protocol {
   static override readonly provides: readonly string[] = ['transport'];
   static override readonly properties: PropertyDecls = {
-    maxBundleSize: { type: 'size', min: 1024, max: 65_000, description: 'Largest datagram the bundler builds' },
+    // A transport with another limit redeclares maxBundleSize (UDP: the IPv4 datagram limit).
+    maxBundleSize: { type: 'size', min: 1024, max: 65_507, description: 'Largest datagram the bundler builds' },
     loopback: { type: 'boolean', description: 'Deliver own multicasts locally instead of waiting for them from the network' },
   };
 

@@ -1,7 +1,15 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
-import { networkInterfaces } from 'node:os';
-import { type Address, ConfigError, type Event, EventType, type PropertyDecls, type View } from '@tsgroups/core';
+import {
+  type Address,
+  bindAddressError,
+  ConfigError,
+  type Event,
+  EventType,
+  type PropertyDecls,
+  resolveBindAddress,
+  type View,
+} from '@tsgroups/core';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
 import { Transport } from './transport.js';
 
@@ -10,6 +18,11 @@ interface Physical {
   host: string;
   port: number;
 }
+
+/** The largest UDP payload over IPv4: 65,535 bytes less the IP (20) and UDP (8) headers. */
+export const UDP_MAX_DATAGRAM = 65_507;
+/** The largest socket buffer size Node accepts (a 32-bit int). */
+const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 
 /** The address-map entries kept at most (addresses are new on every connect, so it is bounded). */
 const MAX_PHYSICAL_ENTRIES = 10_000;
@@ -23,37 +36,9 @@ const LEFT_MEMBER_EXPIRATION = 60_000;
  * @throws ConfigError if nothing matches
  */
 export function resolveBindAddr(value: string, source = 'code'): string {
-  const v = value.trim();
-  if (isIPv4(v)) return v;
-  const lower = v.toLowerCase();
-  if (lower === 'loopback' || lower === 'localhost') return '127.0.0.1';
-  const ifaces = networkInterfaces();
-  if (lower === 'site_local') {
-    for (const addrs of Object.values(ifaces)) {
-      for (const a of addrs ?? []) {
-        if (a.family === 'IPv4' && !a.internal && isSiteLocal(a.address)) return a.address;
-      }
-    }
-    throw new ConfigError('ERR_CONFIG_BAD_VALUE', 'UDP bind_addr=site_local: no interface has a private IPv4 address', {
-      source,
-      element: 'UDP',
-      attribute: 'bind_addr',
-    });
-  }
-  const addrs = ifaces[v];
-  const ipv4 = addrs?.find((a) => a.family === 'IPv4');
-  if (ipv4) return ipv4.address;
-  throw new ConfigError(
-    'ERR_CONFIG_BAD_VALUE',
-    `UDP bind_addr=${value}: not an IPv4 address, a keyword (loopback, site_local) or an interface with an IPv4 address` +
-      ` (interfaces: ${Object.keys(ifaces).join(', ')})`,
-    { source, element: 'UDP', attribute: 'bind_addr' },
-  );
-}
-
-function isSiteLocal(ip: string): boolean {
-  const [a, b] = ip.split('.').map(Number) as [number, number];
-  return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+  const ip = resolveBindAddress(value);
+  if (ip !== undefined) return ip;
+  throw new ConfigError('ERR_CONFIG_BAD_VALUE', `UDP bind_addr: ${bindAddressError(value)}`, { source, element: 'UDP', attribute: 'bind_addr' });
 }
 
 /**
@@ -80,16 +65,23 @@ function isSiteLocal(ip: string): boolean {
 export class UDP extends Transport {
   static override readonly protocolName = 'UDP';
   static override readonly properties: PropertyDecls = {
-    bindAddr: { type: 'string', description: 'IPv4 address, interface name, loopback or site_local, of both sockets' },
+    maxBundleSize: {
+      type: 'size',
+      min: 1024,
+      max: UDP_MAX_DATAGRAM,
+      description: 'Largest datagram the bundler builds (UDP carries at most 65,507 bytes over IPv4)',
+    },
+    bindAddr: { type: 'address', description: 'IPv4 address, interface name, localhost/loopback or site_local, of both sockets' },
     bindPort: { type: 'int', min: 0, max: 65535, description: 'Port of the unicast socket (0: any free port)' },
-    mcastAddr: { type: 'string', description: 'Multicast group address (IPv4)' },
+    mcastAddr: { type: 'multicast-address', description: 'Multicast group address (IPv4, 224.0.0.0/4)' },
     mcastPort: { type: 'int', min: 1, max: 65535, description: 'Port of the multicast socket' },
     ipTtl: { type: 'int', min: 0, max: 255, description: 'TTL of multicasts (0: they never leave the machine)' },
     ipMcast: { type: 'boolean', description: 'Multicast to all; if false, a copy is sent to each known member' },
-    ucastRecvBufSize: { type: 'size', description: 'Receive buffer of the unicast socket (0: OS default)' },
-    ucastSendBufSize: { type: 'size', description: 'Send buffer of the unicast socket (0: OS default)' },
-    mcastRecvBufSize: { type: 'size', description: 'Receive buffer of the multicast socket (0: OS default)' },
-    mcastSendBufSize: { type: 'size', description: 'Send buffer of the multicast socket (0: OS default)' },
+    // Node's setRecvBufferSize/setSendBufferSize take a 32-bit int; the kernel caps them lower.
+    ucastRecvBufSize: { type: 'size', max: MAX_SOCKET_BUFFER, description: 'Receive buffer of the unicast socket (0: OS default)' },
+    ucastSendBufSize: { type: 'size', max: MAX_SOCKET_BUFFER, description: 'Send buffer of the unicast socket (0: OS default)' },
+    mcastRecvBufSize: { type: 'size', max: MAX_SOCKET_BUFFER, description: 'Receive buffer of the multicast socket (0: OS default)' },
+    mcastSendBufSize: { type: 'size', max: MAX_SOCKET_BUFFER, description: 'Send buffer of the multicast socket (0: OS default)' },
   };
 
   bindAddr = '127.0.0.1';
