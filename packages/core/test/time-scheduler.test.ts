@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { TimeScheduler } from '@tsgroups/core';
 
 /** Polls `cond` every few ms until it holds; rejects after `timeoutMs`. */
@@ -224,4 +225,41 @@ test('many tasks with random delays run in non-decreasing due order', async () =
   // By delay; equal delays in scheduling order.
   const expected = due.map((d, i) => [d, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(([, i]) => i);
   expect(ran).toEqual(expected);
+});
+
+test('a delay beyond 2^31-1 ms runs when due, and Node is never asked for a timer it would cut to 1 ms', () => {
+  jest.useFakeTimers();
+  const fakeSetTimeout = globalThis.setTimeout;
+  const delays: number[] = [];
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    delays.push(ms ?? 0);
+    return fakeSetTimeout(fn, ms);
+  }) as typeof setTimeout;
+  try {
+    const s = scheduler();
+    const long = 2 ** 31 + 5000; // about 24.8 days and 5 s
+    let ran = 0;
+    s.schedule(long, () => ran++);
+    let periodic = 0;
+    s.scheduleWithFixedDelay(long, long, () => periodic++);
+    jest.advanceTimersByTime(2 ** 31 - 1);
+    expect(ran).toBe(0); // the first (clamped) Node timer fired; the task is not due yet
+    jest.advanceTimersByTime(4000);
+    expect(ran).toBe(0);
+    jest.advanceTimersByTime(2000);
+    expect(ran).toBe(1);
+    expect(periodic).toBe(1);
+    jest.advanceTimersByTime(long);
+    expect(periodic).toBe(2);
+    expect(delays.length).toBeGreaterThan(0);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(2 ** 31 - 1);
+  } finally {
+    globalThis.setTimeout = fakeSetTimeout;
+    for (const s of schedulers.splice(0)) s.close();
+    jest.useRealTimers();
+  }
+});
+
+test('a NaN delay is refused', () => {
+  expect(() => scheduler().schedule(Number.NaN, () => undefined)).toThrow(RangeError);
 });
