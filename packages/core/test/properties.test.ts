@@ -1,4 +1,5 @@
-import { camelToSnake, convertProperty, parseDuration, parseSize, snakeToCamel, type PropertyDecl } from '@tsgroups/core';
+import { networkInterfaces } from 'node:os';
+import { MAX_DURATION_MS, camelToSnake, convertProperty, parseDuration, parseSize, snakeToCamel, type PropertyDecl } from '@tsgroups/core';
 
 function ok(decl: PropertyDecl, value: unknown): unknown {
   const r = convertProperty(decl, value);
@@ -181,6 +182,84 @@ describe('convertProperty', () => {
     expect(ok(num, '0.5')).toBe(0.5);
     fails(num, '-0.1');
     fails(num, 1.01);
+  });
+});
+
+describe('strict parsing: a typo fails when the stack is built', () => {
+  test.each(['0x10', '1e3', '10abc', '1.0', '0b1', '1_000', '--1', '12 3', 'true', '9007199254740993'])('int refuses %j', (text) => {
+    expect(fails({ type: 'int' }, text)).toMatch(/integer/);
+  });
+
+  test('int takes plain decimal digits, with a sign and surrounding whitespace', () => {
+    const d: PropertyDecl = { type: 'int' };
+    expect(ok(d, '+3')).toBe(3);
+    expect(ok(d, ' 16\n')).toBe(16);
+    expect(ok(d, '007')).toBe(7);
+  });
+
+  test.each(['0x10', 'Infinity', '-Infinity', 'NaN', '1e', '.', '1.5.2', '5%', '0.5f'])('number refuses %j', (text) => {
+    fails({ type: 'number' }, text);
+  });
+
+  test('number takes decimals with an optional exponent', () => {
+    const d: PropertyDecl = { type: 'number' };
+    expect(ok(d, '.5')).toBe(0.5);
+    expect(ok(d, '2.5e-1')).toBe(0.25);
+    expect(ok(d, '-3')).toBe(-3);
+  });
+
+  test('size: whole bytes within the safe integer range', () => {
+    const d: PropertyDecl = { type: 'size' };
+    fails(d, 1.5);
+    fails(d, '0x10');
+    fails(d, '99999999999999999G');
+    expect(ok(d, '1.5K')).toBe(1500);
+  });
+
+  test('boolean: true or false only', () => {
+    const d: PropertyDecl = { type: 'boolean' };
+    for (const t of ['yes', 'no', 'on', '0', 'truee', 't']) fails(d, t);
+    expect(ok(d, 'true ')).toBe(true);
+  });
+
+  test(`a duration is at most ${MAX_DURATION_MS} ms, the longest timer Node runs`, () => {
+    const d: PropertyDecl = { type: 'duration' };
+    expect(ok(d, String(MAX_DURATION_MS))).toBe(MAX_DURATION_MS);
+    expect(ok(d, '596h')).toBe(596 * 3_600_000);
+    expect(fails(d, '600h')).toMatch(/at most 2147483647/);
+    fails(d, MAX_DURATION_MS + 1);
+    // A smaller declared max still applies.
+    expect(fails({ type: 'duration', max: 1000 }, '2s')).toMatch(/at most 1000/);
+  });
+});
+
+describe('address types', () => {
+  test.each(['127.0.0.1', '10.1.2.3', 'localhost', 'loopback', 'LOOPBACK', 'LocalHost', ' 127.0.0.1 '])('address takes %j', (text) => {
+    expect(ok({ type: 'address' }, text)).toBe(text.trim());
+  });
+
+  test.each(['banana', '', '256.0.0.1', '127.0.0', '127.0.0.1:7800', 'no-such-interface0', '::1', 'http://x'])('address refuses %j', (text) => {
+    expect(fails({ type: 'address' }, text)).toMatch(/IPv4 address|site_local/);
+  });
+
+  test('address refuses what is not text', () => {
+    fails({ type: 'address' }, 127);
+    fails({ type: 'address' }, null);
+  });
+
+  test('an interface of this machine is an address; its name is kept as written', () => {
+    const [name] = Object.entries(networkInterfaces()).find(([, addrs]) => addrs?.some((a) => a.family === 'IPv4')) ?? [];
+    expect(name).toBeDefined();
+    expect(ok({ type: 'address' }, name)).toBe(name);
+  });
+
+  test('multicast-address takes IPv4 literals in 224.0.0.0/4 only', () => {
+    const d: PropertyDecl = { type: 'multicast-address' };
+    expect(ok(d, '239.8.8.8')).toBe('239.8.8.8');
+    expect(ok(d, '224.0.0.1')).toBe('224.0.0.1');
+    for (const t of ['10.0.0.1', '240.0.0.1', '223.255.255.255', 'loopback', 'banana', '']) {
+      expect(fails(d, t)).toMatch(/multicast/);
+    }
   });
 });
 
