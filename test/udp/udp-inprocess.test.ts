@@ -50,7 +50,7 @@ test('three channels that connect one after another share one view; the first is
     const t = udpOf(ch);
     expect(t.boundAddress).toBe('127.0.0.1');
     expect(t.boundPort).toBeGreaterThan(0);
-    expect(t.downEvent(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS))).toBe(`127.0.0.1:${t.boundPort}`);
+    expect(String(t.downEvent(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS)))).toBe(`127.0.0.1:${t.boundPort}`);
   }
   // Discovery told each transport how to reach the others, and the names.
   expect(String(b.getAddress())).toBe('B');

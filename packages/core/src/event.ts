@@ -42,7 +42,7 @@ export const EventType = {
   MERGE_DIGEST: 16,
   /** down, arg: string. The cluster name, sent before CONNECT so the transport can filter. */
   SET_CLUSTER_NAME: 17,
-  /** up, arg: Map<Address, View>. Subgroups detected by a merge-detection protocol. */
+  /** up, arg: Address[]. The coordinators of subgroups that a merge-detection protocol found able to see each other. */
   MERGE: 18,
   /** down, arg: Digest. Everything up to each member's highestDelivered is stable (delivered everywhere) and may be purged. */
   STABLE: 19,
@@ -86,7 +86,7 @@ export interface EventArgs {
   [EventType.SET_DIGEST]: Digest;
   [EventType.MERGE_DIGEST]: Digest;
   [EventType.SET_CLUSTER_NAME]: string;
-  [EventType.MERGE]: Map<Address, View>;
+  [EventType.MERGE]: Address[];
   [EventType.STABLE]: Digest;
 }
 

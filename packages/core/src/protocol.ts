@@ -122,6 +122,15 @@ export abstract class Protocol {
       batch.drain(this.upOne);
       return;
     }
+    this.passUpBatch(batch);
+  }
+
+  /**
+   * What the default `upBatch` does for a protocol that does not override `up`: hands its own
+   * messages to {@link handleOwnMessage} and passes the rest up as one batch. A protocol that
+   * overrides `upBatch` to look at the batch as a whole (FD_ALL3 notes the sender) ends with it.
+   */
+  protected passUpBatch(batch: MessageBatch): void {
     if (this.takesOwnMessages && batch.removeIf(this.takeOwnMessage) > 0 && batch.isEmpty()) return;
     this.upProt.upBatch(batch);
   }

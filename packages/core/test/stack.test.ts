@@ -481,6 +481,99 @@ describe('validate', () => {
     expect(dup.code).toBe('ERR_STACK');
     expect(dup.message).toContain('A appears twice');
   });
+
+  test('errors are ConfigErrors naming the source and the protocol element', () => {
+    const err = stackError(() => mkStack(new FakeTransport(), new Memb()).validate());
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err).toMatchObject({ source: 'test-stack', element: 'MEMB' });
+  });
+
+  test('a unique service (discovery, gms, ...) may be provided by one protocol only', () => {
+    class Disc2 extends Rec {
+      static override readonly protocolName: string = 'DISC2';
+      static override readonly provides = ['discovery'];
+    }
+    const err = stackError(() => mkStack(new FakeTransport(), new Disc(), new Disc2()).validate());
+    expect(err).toMatchObject({ code: 'ERR_STACK_DEPENDENCY', element: 'DISC2' });
+    expect(err.message).toMatch(/DISC2 and DISC both provide "discovery"/);
+    // A service that is not unique may be provided twice (FD_SOCK2 with FD_ALL3, MFC with UFC).
+    class Fd1 extends Rec {
+      static override readonly protocolName: string = 'FD1';
+      static override readonly provides = ['failure-detection'];
+    }
+    class Fd2 extends Rec {
+      static override readonly protocolName: string = 'FD2';
+      static override readonly provides = ['failure-detection'];
+    }
+    expect(() => mkStack(new FakeTransport(), new Fd1(), new Fd2()).validate()).not.toThrow();
+  });
+
+  test('for a channel the stack must contain a membership protocol (one that provides "gms")', () => {
+    expect(() => mkStack(new FakeTransport(), new Disc()).validate()).not.toThrow(); // fine for unit tests of protocols
+    const err = stackError(() => mkStack(new FakeTransport(), new Disc()).validate({ forChannel: true }));
+    expect(err).toMatchObject({ code: 'ERR_STACK_DEPENDENCY', element: 'config' });
+    expect(err.message).toMatch(/membership protocol.*"gms"/);
+    class G extends Rec {
+      static override readonly protocolName: string = 'G';
+      static override readonly provides = ['gms'];
+    }
+    expect(() => mkStack(new FakeTransport(), new Disc(), new G()).validate({ forChannel: true })).not.toThrow();
+  });
+
+  /** lo must not be above hi, and hi not above the transport's limit: a checkConfig hook. */
+  class Ranged extends Rec {
+    static override readonly protocolName: string = 'RANGED';
+    static override readonly properties: PropertyDecls = { lo: { type: 'int', min: 0 }, hi: { type: 'int', min: 0 } };
+    lo = 1;
+    hi = 10;
+    checks = 0;
+    override checkConfig(stack: ProtocolStack): void {
+      this.checks++;
+      if (this.lo > this.hi) throw this.configError(stack, 'lo', `lo (${this.lo}) must not be above hi (${this.hi})`);
+      const limit = (stack.getTransport() as FakeTransport & { limit?: number }).limit;
+      if (limit !== undefined && this.hi > limit) throw this.configError(stack, 'hi', `hi must not exceed the transport's limit ${limit}`);
+    }
+  }
+
+  test('validate runs each protocol\'s checkConfig hook, which sees the whole stack', () => {
+    const r = new Ranged().setValues({ lo: 5, hi: 4 });
+    const err = stackError(() => mkStack(new FakeTransport(), r).validate());
+    expect(err).toMatchObject({ code: 'ERR_CONFIG_BAD_VALUE', source: 'test-stack', element: 'RANGED', attribute: 'lo' });
+    expect(r.checks).toBe(1);
+    const tp = Object.assign(new FakeTransport(), { limit: 8 });
+    const ok = new Ranged().setValues({ hi: 8 });
+    expect(() => mkStack(tp, ok).validate()).not.toThrow();
+    ok.hi = 9;
+    expect(stackError(() => ok.stack.validate())).toMatchObject({ element: 'RANGED', attribute: 'hi' });
+  });
+
+  test('a value set later is checked again at init (connect), before any protocol starts', async () => {
+    const r = new Ranged();
+    const s = mkStack(new FakeTransport(), r);
+    s.validate();
+    r.lo = 20;
+    expect(await rejection(s.init())).toMatchObject({ code: 'ERR_CONFIG_BAD_VALUE', attribute: 'lo' });
+    expect(log).toEqual([]);
+  });
+
+  test('inserting a protocol whose configuration does not fit is refused and leaves the stack as it was', async () => {
+    const s = mkStack(new FakeTransport(), new A());
+    await expect(s.insertProtocol(new Ranged().setValues({ lo: 3, hi: 2 }), 'above', 'A')).rejects.toMatchObject({ attribute: 'lo' });
+    expect(names(s)).toEqual(['A', 'TP']);
+  });
+
+  test('declared values assigned to fields directly (bypassing setValue) are checked against their declarations', () => {
+    const r = new Ranged();
+    r.hi = -1;
+    expect(stackError(() => mkStack(new FakeTransport(), r).validate())).toMatchObject({
+      code: 'ERR_CONFIG_BAD_VALUE',
+      element: 'RANGED',
+      attribute: 'hi',
+    });
+    const r2 = new Ranged();
+    (r2 as unknown as { lo: unknown }).lo = '3';
+    expect(stackError(() => mkStack(new FakeTransport(), r2).validate())).toMatchObject({ attribute: 'lo' });
+  });
 });
 
 // ---- dynamic changes ----

@@ -1,4 +1,4 @@
-import { Event, EventType, Protocol, type PropertyDecls, type View } from '@tsgroups/core';
+import { type AnyEvent, Event, EventType, Protocol, type PropertyDecls, type View } from '@tsgroups/core';
 import type { FindMembersRequest, PingData } from './ping-data.js';
 
 /**
@@ -24,7 +24,7 @@ export abstract class Discovery extends Protocol {
       name: addr.toString(),
       isCoord: this.isCoord(),
       viewId: this.view?.viewId,
-      physical: this.downProt.downEvent(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS)) as string | undefined,
+      physical: this.ask(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS)),
     };
   }
 
@@ -33,14 +33,14 @@ export abstract class Discovery extends Protocol {
     return addr !== null && this.view !== null && this.view.getCoord() === addr;
   }
 
-  override downEvent(evt: Event): unknown {
+  override downEvent(evt: AnyEvent): unknown {
     switch (evt.type) {
       case EventType.FIND_MBRS: {
-        const req = (evt.arg as FindMembersRequest | undefined) ?? { timeout: this.timeout };
+        const req = evt.arg ?? { timeout: this.timeout };
         return this.findMembers(req);
       }
       case EventType.VIEW_CHANGE:
-        this.view = evt.arg as View;
+        this.view = evt.arg;
         break;
       case EventType.DISCONNECT:
         this.view = null;

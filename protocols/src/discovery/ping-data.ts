@@ -1,4 +1,4 @@
-import type { Address, ViewId } from '@tsgroups/core';
+import type { Address, EventType, PhysicalAddress, ViewId } from '@tsgroups/core';
 
 /** One member's answer to discovery. */
 export interface PingData {
@@ -9,8 +9,8 @@ export interface PingData {
   isCoord: boolean;
   /** The id of the member's current view, if it has one. */
   viewId: ViewId | undefined;
-  /** The transport's physical address (host:port), if it has one. */
-  physical: string | undefined;
+  /** Where the transport can reach the member, if it has a network address. */
+  physical: PhysicalAddress | undefined;
 }
 
 /** The argument of FIND_MBRS. */
@@ -21,4 +21,14 @@ export interface FindMembersRequest {
   numMembers?: number;
   /** Return early as soon as a coordinator answered. */
   breakOnCoord?: boolean;
+}
+
+// FIND_MBRS is the discovery protocols' event: its argument and answer are declared here.
+declare module '@tsgroups/core' {
+  interface EventArgs {
+    [EventType.FIND_MBRS]: FindMembersRequest | undefined;
+  }
+  interface EventResults {
+    [EventType.FIND_MBRS]: Promise<PingData[]>;
+  }
 }

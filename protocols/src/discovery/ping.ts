@@ -4,8 +4,8 @@ import {
   EventType,
   Flag,
   Message,
-  type MessageBatch,
   NameCache,
+  PhysicalAddress,
   type PropertyDecls,
   type ScheduledTask,
   ViewId,
@@ -81,14 +81,6 @@ export class PING extends Discovery {
     });
   }
 
-  override up(msg: Message): void {
-    this.upOrHandle(msg);
-  }
-
-  override upBatch(batch: MessageBatch): void {
-    this.upBatchOrHandle(batch);
-  }
-
   // ---- internals ----
   protected override handleOwnMessage(msg: Message, header: unknown): void {
     const h = header as Header;
@@ -162,7 +154,7 @@ export class PING extends Discovery {
 function toWire(d: PingData): WirePingData {
   const w: WirePingData = { address: d.address.bytes, isCoord: d.isCoord };
   if (d.name) w.name = d.name;
-  if (d.physical) w.physical = d.physical;
+  if (d.physical) w.physical = d.physical.toString();
   if (d.viewId) w.viewId = { creator: d.viewId.creator.bytes, id: d.viewId.id };
   return w;
 }
@@ -180,6 +172,6 @@ function fromWire(w: WirePingData): PingData | undefined {
     name: w.name || undefined,
     isCoord: !!w.isCoord,
     viewId,
-    physical: w.physical || undefined,
+    physical: w.physical ? PhysicalAddress.parse(w.physical) : undefined,
   };
 }

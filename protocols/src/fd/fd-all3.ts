@@ -1,12 +1,13 @@
 import {
   type Address,
+  type AnyEvent,
   Event,
   EventType,
   Flag,
   Message,
   type MessageBatch,
-  Protocol,
   type PropertyDecls,
+  Protocol,
   type ProtocolStack,
   type ScheduledTask,
   type View,
@@ -84,13 +85,13 @@ export class FD_ALL3 extends Protocol {
     return out;
   }
 
-  override downEvent(evt: Event): unknown {
+  override downEvent(evt: AnyEvent): unknown {
     switch (evt.type) {
       case EventType.VIEW_CHANGE:
-        this.setView(evt.arg as View);
+        this.setView(evt.arg);
         break;
       case EventType.UNSUSPECT: {
-        const s = this.members.get(evt.arg as Address);
+        const s = this.members.get(evt.arg);
         if (s !== undefined) {
           // Heard of through another channel (VERIFY_SUSPECT2): give it a full timeout again.
           s.lastSeen = performance.now();
@@ -108,28 +109,21 @@ export class FD_ALL3 extends Protocol {
     return this.downProt.downEvent(evt);
   }
 
+  /** Any message is a sign of life; a heartbeat is nothing more (see handleOwnMessage). */
   override up(msg: Message): void {
     const src = msg.src;
     if (src !== null) this.heardFrom(src, performance.now());
-    if (msg.getHeader(ProtocolId.FD_ALL) !== undefined) {
-      this.stats.heartbeatsReceived++;
-      return;
-    }
-    this.upProt.up(msg);
+    super.up(msg);
   }
 
   override upBatch(batch: MessageBatch): void {
     this.heardFrom(batch.sender, performance.now());
-    batch.removeIf(this.isHeartbeat);
-    if (!batch.isEmpty()) this.upProt.upBatch(batch);
+    this.passUpBatch(batch);
   }
 
-  // Bound once: the batch path allocates no closure.
-  private readonly isHeartbeat = (msg: Message): boolean => {
-    if (msg.getHeader(ProtocolId.FD_ALL) === undefined) return false;
+  protected override handleOwnMessage(): void {
     this.stats.heartbeatsReceived++;
-    return true;
-  };
+  }
 
   private heardFrom(sender: Address, now: number): void {
     const s = this.members.get(sender);

@@ -1,14 +1,14 @@
-import { isIP, type Server, type Socket, createConnection, createServer } from 'node:net';
+import { type Server, type Socket, createConnection, createServer } from 'node:net';
 import {
   Address,
+  type AnyEvent,
   Event,
   EventType,
   Flag,
   MergeView,
   Message,
-  type MessageBatch,
-  Protocol,
   type PropertyDecls,
+  Protocol,
   type ProtocolStack,
   type ScheduledTask,
   type View,
@@ -134,8 +134,7 @@ export class FD_SOCK2 extends Protocol {
 
   // ---- lifecycle ----
   override async start(): Promise<void> {
-    const local = this.downProt.downEvent(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS)) as string | undefined;
-    const host = hostOf(local);
+    const host = this.ask(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS))?.host;
     this.ipTransport = host !== undefined;
     this.bindHost = host ?? LOOPBACK_HOST;
     this.server = await this.listen();
@@ -217,13 +216,13 @@ export class FD_SOCK2 extends Protocol {
   }
 
   // ---- events ----
-  override downEvent(evt: Event): unknown {
+  override downEvent(evt: AnyEvent): unknown {
     switch (evt.type) {
       case EventType.VIEW_CHANGE:
-        this.setView(evt.arg as View);
+        this.setView(evt.arg);
         break;
       case EventType.UNSUSPECT:
-        if (this.suspected.delete(evt.arg as Address)) this.updateNeighbour();
+        if (this.suspected.delete(evt.arg)) this.updateNeighbour();
         break;
       case EventType.DISCONNECT:
         // GMS passes DISCONNECT down once the member is out of the view: tell the monitors.
@@ -234,14 +233,6 @@ export class FD_SOCK2 extends Protocol {
         break;
     }
     return this.downProt.downEvent(evt);
-  }
-
-  override up(msg: Message): void {
-    this.upOrHandle(msg);
-  }
-
-  override upBatch(batch: MessageBatch): void {
-    this.upBatchOrHandle(batch);
   }
 
   protected override handleOwnMessage(msg: Message, header: unknown): void {
@@ -555,7 +546,7 @@ export class FD_SOCK2 extends Protocol {
   /** The host of `member`'s FD_SOCK2 server: its transport host, or loopback for an in-process transport. */
   private hostFor(member: Address): string | undefined {
     if (!this.ipTransport) return LOOPBACK_HOST;
-    return hostOf(this.downProt.downEvent(new Event(EventType.GET_PHYSICAL_ADDRESS, member)) as string | undefined);
+    return this.ask(new Event(EventType.GET_PHYSICAL_ADDRESS, member))?.host;
   }
 
   private send(dest: Address, h: Header): void {
@@ -569,13 +560,4 @@ export class FD_SOCK2 extends Protocol {
       this.log.warn(`sending to ${msg.dest ?? 'all'} failed`, err);
     }
   }
-}
-
-/** The host part of a transport address `host:port`, if it is an IP address. */
-function hostOf(physical: string | undefined): string | undefined {
-  if (typeof physical !== 'string') return undefined;
-  const i = physical.lastIndexOf(':');
-  if (i <= 0) return undefined;
-  const host = physical.slice(0, i);
-  return isIP(host) !== 0 ? host : undefined;
 }

@@ -1,12 +1,12 @@
 import {
   type Address,
+  type AnyEvent,
   Event,
   EventType,
   Flag,
   Message,
-  type MessageBatch,
-  Protocol,
   type PropertyDecls,
+  Protocol,
   type View,
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
@@ -71,16 +71,16 @@ export class VERIFY_SUSPECT2 extends Protocol {
     return [...this.verifying.keys()];
   }
 
-  override upEvent(evt: Event): unknown {
+  override upEvent(evt: AnyEvent): unknown {
     if (evt.type !== EventType.SUSPECT) return this.upProt.upEvent(evt);
-    this.verify(evt.arg as Address[]);
+    this.verify(evt.arg);
     return undefined;
   }
 
-  override downEvent(evt: Event): unknown {
+  override downEvent(evt: AnyEvent): unknown {
     switch (evt.type) {
       case EventType.VIEW_CHANGE: {
-        const view = evt.arg as View;
+        const view = evt.arg;
         this.view = view;
         // Members that left the view need no verdict any more.
         for (const a of this.verifying.keys()) if (!view.containsMember(a)) this.verifying.delete(a);
@@ -92,14 +92,6 @@ export class VERIFY_SUSPECT2 extends Protocol {
         break;
     }
     return this.downProt.downEvent(evt);
-  }
-
-  override up(msg: Message): void {
-    this.upOrHandle(msg);
-  }
-
-  override upBatch(batch: MessageBatch): void {
-    this.upBatchOrHandle(batch);
   }
 
 

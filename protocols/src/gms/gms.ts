@@ -148,13 +148,6 @@ export class GMS extends Protocol {
     return this.upProt.upEvent(evt);
   }
 
-  override up(msg: Message): void {
-    this.upOrHandle(msg);
-  }
-
-  override upBatch(batch: MessageBatch): void {
-    this.upBatchOrHandle(batch);
-  }
 
   // ---- joining ----
   private async join(): Promise<void> {

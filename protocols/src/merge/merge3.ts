@@ -1,13 +1,14 @@
 import {
   Address,
+  type AnyEvent,
   Event,
   EventType,
   Flag,
   Message,
-  type MessageBatch,
   NameCache,
-  Protocol,
+  PhysicalAddress,
   type PropertyDecls,
+  Protocol,
   type ProtocolStack,
   type ScheduledTask,
   type View,
@@ -76,18 +77,10 @@ export class MERGE3 extends Protocol {
     return { ...this.stats };
   }
 
-  override downEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.view = evt.arg as View;
+  override downEvent(evt: AnyEvent): unknown {
+    if (evt.type === EventType.VIEW_CHANGE) this.view = evt.arg;
     else if (evt.type === EventType.DISCONNECT) this.view = null;
     return this.downProt.downEvent(evt);
-  }
-
-  override up(msg: Message): void {
-    this.upOrHandle(msg);
-  }
-
-  override upBatch(batch: MessageBatch): void {
-    this.upBatchOrHandle(batch);
   }
 
   protected override handleOwnMessage(msg: Message, header: unknown): void {
@@ -97,9 +90,10 @@ export class MERGE3 extends Protocol {
     try {
       const sender = msg.src!;
       if (h.name) NameCache.add(sender, h.name);
-      if (h.physical) {
+      const physical = PhysicalAddress.parse(h.physical);
+      if (physical !== undefined) {
         // After a partition the transport may have forgotten the other side: teach it again.
-        this.downProt.downEvent(new Event(EventType.ADD_PHYSICAL_ADDRESS, { address: sender, physical: h.physical, name: h.name }));
+        this.downProt.downEvent(new Event(EventType.ADD_PHYSICAL_ADDRESS, { address: sender, physical, name: h.name ?? undefined }));
       }
       const coord = Address.fromBytes(h.coord);
       this.coords.set(coord, `${Address.fromBytes(h.viewId.creator)}|${Number(h.viewId.id ?? 0)}`);
@@ -121,13 +115,13 @@ export class MERGE3 extends Protocol {
     const view = this.view;
     const self = this.localAddress;
     if (view === null || self === null) return;
-    const physical = this.downProt.downEvent(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS)) as string | undefined;
+    const physical = this.ask(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS));
     const h: Header = {
       type: Merge3Header.Type.INFO,
       viewId: { creator: view.viewId.creator.bytes, id: view.viewId.id },
       coord: view.getCoord()!.bytes,
       name: NameCache.get(self) ?? '',
-      physical: typeof physical === 'string' && physical.includes(':') ? physical : '',
+      physical: physical?.toString() ?? '',
     };
     this.stats.infosSent++;
     // DONT_LOOPBACK: a member needs no INFO from itself; it adds its own view at the check.

@@ -86,13 +86,6 @@ export class STABLE extends Protocol {
     return this.downProt.downEvent(evt);
   }
 
-  override up(msg: Message): void {
-    this.upOrHandle(msg);
-  }
-
-  override upBatch(batch: MessageBatch): void {
-    this.upBatchOrHandle(batch);
-  }
 
   protected override handleOwnMessage(msg: Message, header: unknown): void {
     const h = header as Header;

@@ -1,5 +1,4 @@
-import type { Address, Event, PropertyDecls } from '@tsgroups/core';
-import { EventType } from '@tsgroups/core';
+import type { Address, EndOfTurnTask, PropertyDecls } from '@tsgroups/core';
 import { Transport } from './transport.js';
 
 /**
@@ -39,7 +38,7 @@ export class SHARED_LOOPBACK extends Transport {
 
   private registeredAs: { cluster: string; addr: Address } | null = null;
   private inbox: Uint8Array[] = [];
-  private drainScheduled = false;
+  private drainTask: EndOfTurnTask | null = null;
 
   override start(): void {
     super.start();
@@ -55,6 +54,7 @@ export class SHARED_LOOPBACK extends Transport {
     if (this.registeredAs) SharedLoopbackNetwork.unregister(this.registeredAs.cluster, this.registeredAs.addr);
     this.registeredAs = null;
     this.inbox = [];
+    this.drainTask?.cancel();
   }
 
   protected override sendDatagram(dest: Address | null, data: Uint8Array): void {
@@ -73,22 +73,14 @@ export class SHARED_LOOPBACK extends Transport {
     }
   }
 
-  protected override handleDownEvent(evt: Event): unknown {
-    if (evt.type === EventType.GET_LOCAL_PHYSICAL_ADDRESS) return this.localAddress?.toString();
-    return undefined;
-  }
-
   /** Queues raw bytes for this member as if they had arrived from the network. */
   enqueue(data: Uint8Array): void {
     this.inbox.push(data);
-    if (!this.drainScheduled) {
-      this.drainScheduled = true;
-      setImmediate(this.drain);
-    }
+    // Delivered after this turn, on the receiver's own scheduler (cancelled when it closes).
+    (this.drainTask ??= this.timer.endOfTurnTask(this.drain)).request();
   }
 
   private readonly drain = (): void => {
-    this.drainScheduled = false;
     const batch = this.inbox;
     this.inbox = [];
     for (const d of batch) this.receive(d);

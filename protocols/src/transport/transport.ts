@@ -1,14 +1,19 @@
 import {
   type Address,
+  datagramEnvelopeSize,
   decodeDatagram,
   type DownResult,
   DropReason,
   encodeDatagram,
-  type Event,
+  type AnyEvent,
+  type EndOfTurnTask,
   EventType,
   Flag,
+  HeaderRegistry,
+  measureHeader,
   type Message,
   MessageBatch,
+  type MessageSizeLimit,
   Protocol,
   type PropertyDecls,
   utf8Encode,
@@ -18,16 +23,38 @@ import {
 /** Per-destination queue of messages waiting for the end of the event-loop turn. */
 class Bundle {
   msgs: Message[] = [];
-  bytes = 0;
-  constructor(readonly dest: Address | null) {}
+  /** The exact size of the datagram these messages make (envelope included). */
+  bytes: number;
+  constructor(
+    readonly dest: Address | null,
+    readonly envelope: number,
+  ) {
+    this.bytes = envelope;
+  }
 }
+
+/**
+ * Bytes a transport keeps free, below `maxBundleSize`, for the headers that protocols below the
+ * top of the stack add to a message after `send` checked its size (NAKACK2's or UNICAST3's
+ * seqno header, RSVP's: under 50 bytes together). See {@link Transport.maxMessageSize}.
+ */
+export const HEADER_RESERVE = 128;
+
+/** How often (ms) the same kind of send failure is logged at most; the others are counted. */
+const SEND_ERROR_LOG_INTERVAL = 10_000;
 
 /**
  * The base of every transport (the bottom protocol). It owns what all transports share:
  *
  * - **Bundling**: messages sent in the same turn of the event loop go out as one datagram per
- *   destination, up to `maxBundleSize` bytes, when the turn ends (`setImmediate`). No timer:
- *   a lone message leaves at once after the turn, so RPCs are never delayed.
+ *   destination, up to `maxBundleSize` bytes, when the turn ends (an end-of-turn task on the channel's scheduler). No timer:
+ *   a lone message leaves at once after the turn, so RPCs are never delayed. Sizes are exact
+ *   (each header codec reports its size): no datagram is ever larger than `maxBundleSize`.
+ * - **Too large**: a message that cannot fit one datagram on its own is dropped, counted
+ *   (`droppedTooLarge`) and logged. It should never get here: while the transport runs, the
+ *   stack refuses such a message at `send` unless a protocol (FRAG2) fragments.
+ * - **Send errors** (a socket refusing a datagram) are counted (`sendErrors`, and per error
+ *   code) and logged, at most once per code every 10 s; never retried here.
  * - **Loopback**: a multicast is delivered to the sender too (unless DONT_LOOPBACK), and a
  *   message to oneself never touches the network.
  * - **Receiving**: a datagram is decoded into a {@link MessageBatch} and passed up whole.
@@ -35,7 +62,7 @@ class Bundle {
  *
  * Subclasses implement {@link sendDatagram} and call {@link receive} with what arrives.
  */
-export abstract class Transport extends Protocol {
+export abstract class Transport extends Protocol implements MessageSizeLimit {
   static override readonly provides: readonly string[] = ['transport'];
   static override readonly properties: PropertyDecls = {
     // A transport with another limit redeclares maxBundleSize (UDP: the IPv4 datagram limit).
@@ -51,7 +78,14 @@ export abstract class Transport extends Protocol {
   protected view: View | null = null;
 
   private readonly bundles = new Map<string, Bundle>(); // dest key ('' = multicast) -> bundle
-  private flushScheduled = false;
+  /** Datagram envelope sizes for this cluster name and address: multicast, unicast. */
+  private envelopeMcast = 0;
+  private envelopeUcast = 0;
+  /** Send failures by error code (EMSGSIZE, ENOBUFS ...); `stats.sendErrors` is their sum. */
+  readonly sendErrorsByCode: Record<string, number> = {};
+  /** Per kind of failure: when it was last logged, and how many went unlogged since. */
+  private readonly failureLog = new Map<string, { at: number; suppressed: number }>();
+  private flushTask: EndOfTurnTask | null = null;
   private running = false;
   private loopbackQueue: Message[] = [];
 
@@ -70,6 +104,12 @@ export abstract class Transport extends Protocol {
     droppedUnknownHeader: 0,
     droppedNotForMe: 0,
     droppedOwnMulticast: 0,
+    /** Messages that could not fit one datagram on their own (never sent). */
+    droppedTooLarge: 0,
+    /** Messages that could not be encoded (a header without a codec, or a codec that failed). */
+    droppedEncoding: 0,
+    /** Datagrams the network layer refused (see `sendErrorsByCode`). */
+    sendErrors: 0,
   };
 
   /** Sends one encoded datagram to `dest`, or to every member when `dest` is null. */
@@ -77,13 +117,27 @@ export abstract class Transport extends Protocol {
 
   override start(): void | Promise<void> {
     this.running = true;
+    this.computeEnvelopes();
+    this.stack.setMessageSizeLimit(this);
   }
 
   override stop(): void | Promise<void> {
+    this.stack.setMessageSizeLimit(null);
     this.flush();
     this.running = false;
     this.bundles.clear();
     this.loopbackQueue = [];
+    this.flushTask?.cancel();
+  }
+
+  /**
+   * The largest `msg.size()` a message may have at the top of the stack and still fit one
+   * datagram to `dest`: `maxBundleSize` less the datagram's envelope and {@link HEADER_RESERVE}.
+   * Infinity for a message to this member (it never touches the network).
+   */
+  maxMessageSize(dest: Address | null): number {
+    if (dest !== null && dest === this.localAddress) return Infinity;
+    return this.maxBundleSize - (dest === null ? this.envelopeMcast : this.envelopeUcast) - HEADER_RESERVE;
   }
 
   override down(msg: Message): DownResult {
@@ -95,36 +149,49 @@ export abstract class Transport extends Protocol {
       this.queueLoopback(msg);
       return;
     }
+    let size: number;
+    try {
+      size = msg.size(local);
+    } catch (err) {
+      this.stats.droppedEncoding++;
+      this.log.error(`cannot encode ${msg}; dropped`, err);
+      return;
+    }
+    const envelope = dest === null ? this.envelopeMcast : this.envelopeUcast;
+    if (envelope + size > this.maxBundleSize) {
+      this.dropTooLarge(msg, envelope + size);
+      return;
+    }
     if (dest === null && this.loopback && (msg.flags & Flag.DONT_LOOPBACK) === 0) this.queueLoopback(msg.copy());
     if ((msg.flags & Flag.DONT_BUNDLE) !== 0) {
-      this.sendMessages(dest, [msg]);
+      this.sendMessages(dest, [msg], envelope + size);
       return;
     }
     const key = dest === null ? '' : dest.key;
     let b = this.bundles.get(key);
     if (b === undefined) {
-      b = new Bundle(dest);
+      b = new Bundle(dest, envelope);
       this.bundles.set(key, b);
     }
-    const size = msg.size();
     if (b.bytes + size > this.maxBundleSize && b.msgs.length > 0) {
-      this.sendMessages(dest, b.msgs);
+      this.sendMessages(dest, b.msgs, b.bytes);
       b.msgs = [];
-      b.bytes = 0;
+      b.bytes = b.envelope;
     }
     b.msgs.push(msg);
     b.bytes += size;
     this.scheduleFlush();
   }
 
-  override downEvent(evt: Event): unknown {
+  override downEvent(evt: AnyEvent): unknown {
     switch (evt.type) {
       case EventType.SET_CLUSTER_NAME:
-        this.clusterName = evt.arg as string;
+        this.clusterName = evt.arg;
         this.clusterBytes = utf8Encode(this.clusterName);
+        this.computeEnvelopes();
         return undefined;
       case EventType.VIEW_CHANGE:
-        this.view = evt.arg as View;
+        this.view = evt.arg;
         return undefined;
       case EventType.DISCONNECT:
         this.flush();
@@ -135,7 +202,7 @@ export abstract class Transport extends Protocol {
   }
 
   /** Events a concrete transport handles (physical addresses and the like). */
-  protected handleDownEvent(_evt: Event): unknown {
+  protected handleDownEvent(_evt: AnyEvent): unknown {
     return undefined;
   }
 
@@ -144,9 +211,10 @@ export abstract class Transport extends Protocol {
     for (const b of this.bundles.values()) {
       if (b.msgs.length === 0) continue;
       const msgs = b.msgs;
+      const bytes = b.bytes;
       b.msgs = [];
-      b.bytes = 0;
-      this.sendMessages(b.dest, msgs);
+      b.bytes = b.envelope;
+      this.sendMessages(b.dest, msgs, bytes);
     }
     this.bundles.clear();
     if (this.loopbackQueue.length > 0) this.deliverLoopback();
@@ -183,7 +251,9 @@ export abstract class Transport extends Protocol {
   }
 
   override getStats(): Record<string, number> {
-    return { ...this.stats };
+    const out: Record<string, number> = { ...this.stats };
+    for (const code in this.sendErrorsByCode) out[`sendErrors.${code}`] = this.sendErrorsByCode[code]!;
+    return out;
   }
 
   protected isRunning(): boolean {
@@ -198,7 +268,8 @@ export abstract class Transport extends Protocol {
     }
   }
 
-  private sendMessages(dest: Address | null, msgs: Message[]): void {
+  /** @param expected the datagram's size as the bundler computed it */
+  private sendMessages(dest: Address | null, msgs: Message[], expected: number): void {
     const cluster = this.clusterBytes;
     const local = this.localAddress;
     if (cluster === null || local === null) return;
@@ -206,17 +277,90 @@ export abstract class Transport extends Protocol {
     try {
       data = encodeDatagram(cluster, local, dest, msgs);
     } catch (err) {
+      this.stats.droppedEncoding += msgs.length;
       this.log.error(`cannot encode ${msgs.length} message(s) to ${dest ?? 'all'}; dropped`, err);
       return;
     }
+    if (data.length !== expected && !this.sizeMismatch(dest, msgs, data.length, expected)) return;
     this.stats.msgsSent += msgs.length;
     this.stats.datagramsSent++;
     this.stats.bytesSent += data.length;
     try {
       this.sendDatagram(dest, data);
     } catch (err) {
-      this.log.warn(`sending to ${dest ?? 'all'} failed`, err);
+      this.sendFailed(err, dest ?? 'all', data.length);
     }
+  }
+
+  /**
+   * A datagram came out another size than computed: some header codec's `size()` is wrong.
+   * Says which, and lets the datagram go only if it still fits `maxBundleSize`.
+   */
+  private sizeMismatch(dest: Address | null, msgs: Message[], actual: number, expected: number): boolean {
+    const culprits = new Set<string>();
+    for (const m of msgs) {
+      m.forEachHeader((id, h) => {
+        const codec = HeaderRegistry.get(id);
+        if (codec !== undefined && HeaderRegistry.sizeOf(id, h) !== measureHeader(codec, h)) culprits.add(HeaderRegistry.nameOf(id) ?? String(id));
+      });
+    }
+    const fits = actual <= this.maxBundleSize;
+    this.logRateLimited(
+      'size-mismatch',
+      `a datagram to ${dest ?? 'all'} encoded to ${actual} bytes, not the ${expected} computed: the size() of the header codec of ` +
+        `${culprits.size > 0 ? [...culprits].join(', ') : 'some protocol'} is wrong` +
+        (fits ? '' : `; dropped (above max_bundle_size ${this.maxBundleSize})`),
+    );
+    if (!fits) this.stats.droppedTooLarge += msgs.length;
+    return fits;
+  }
+
+  private dropTooLarge(msg: Message, size: number): void {
+    this.stats.droppedTooLarge++;
+    this.logRateLimited(
+      'too-large',
+      `${msg} takes ${size} bytes in a datagram, more than max_bundle_size (${this.maxBundleSize}): it can never be sent, ` +
+        'dropped (add FRAG2 to the stack, or send smaller messages)',
+    );
+  }
+
+  /**
+   * Counts and logs a datagram the network layer refused: subclasses call it from their send
+   * callbacks (a `sendDatagram` that throws comes here too). Nothing is retried here; the
+   * protocols above retransmit what they must. EMSGSIZE (a datagram larger than the socket
+   * takes) can never succeed, and the log says so.
+   * @param to where the datagram went (an address, `host:port`, or `all`)
+   */
+  protected sendFailed(err: unknown, to: string | Address, bytes?: number): void {
+    const code = (err as { code?: unknown } | null)?.code;
+    const key = typeof code === 'string' ? code : 'unknown';
+    this.stats.sendErrors++;
+    this.sendErrorsByCode[key] = (this.sendErrorsByCode[key] ?? 0) + 1;
+    const what = `a datagram${bytes === undefined ? '' : ` of ${bytes} bytes`} to ${to}`;
+    this.logRateLimited(
+      `send:${key}`,
+      key === 'EMSGSIZE'
+        ? `${what} is larger than the socket can send (EMSGSIZE): the messages in it can never be sent; lower max_bundle_size`
+        : `sending ${what} failed (${key}): ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+
+  private logRateLimited(kind: string, text: string): void {
+    const now = Date.now();
+    const entry = this.failureLog.get(kind);
+    if (entry !== undefined && now - entry.at < SEND_ERROR_LOG_INTERVAL) {
+      entry.suppressed++;
+      return;
+    }
+    const suppressed = entry?.suppressed ?? 0;
+    this.failureLog.set(kind, { at: now, suppressed: 0 });
+    this.log.error(suppressed > 0 ? `${text} (and ${suppressed} more like it, not logged)` : text);
+  }
+
+  private computeEnvelopes(): void {
+    const n = this.clusterBytes?.length ?? 0;
+    this.envelopeMcast = datagramEnvelopeSize(n, false);
+    this.envelopeUcast = datagramEnvelopeSize(n, true);
   }
 
   private queueLoopback(msg: Message): void {
@@ -243,13 +387,10 @@ export abstract class Transport extends Protocol {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(this.onFlush);
+    (this.flushTask ??= this.timer.endOfTurnTask(this.onFlush)).request();
   }
 
   private readonly onFlush = (): void => {
-    this.flushScheduled = false;
     if (this.running) this.flush();
   };
 

@@ -4,20 +4,15 @@ import {
   type Address,
   bindAddressError,
   ConfigError,
-  type Event,
+  type AnyEvent,
   EventType,
+  PhysicalAddress,
   type PropertyDecls,
   resolveBindAddress,
   type View,
 } from '@tsgroups/core';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
 import { Transport } from './transport.js';
-
-/** Where a member's unicast socket can be reached. */
-interface Physical {
-  host: string;
-  port: number;
-}
 
 /** The largest UDP payload over IPv4: 65,535 bytes less the IP (20) and UDP (8) headers. */
 export const UDP_MAX_DATAGRAM = 65_507;
@@ -58,9 +53,12 @@ export function resolveBindAddr(value: string, source = 'code'): string {
  * whose physical address is unknown is dropped and counted (`droppedNoPhysical`).
  *
  * Sockets are created and bound, and closed, with dgram-as-promised (its Promises fit the
- * async lifecycle). The hot path uses the underlying `node:dgram` socket directly: its
- * `send()` without a callback allocates no Promise per datagram (dgram-as-promised's send would),
- * and errors then arrive as 'error' events, which are logged.
+ * async lifecycle). The hot path uses the underlying `node:dgram` socket directly, with one
+ * callback shared by all sends (no Promise or closure per datagram; dgram-as-promised's send
+ * would allocate a Promise). Node reports a failed send only to that callback: each failure is
+ * counted in `sendErrors` and per code (`sendErrors.EMSGSIZE` ...) and logged, rate-limited.
+ * Nothing is retried here; a datagram too large for the socket (EMSGSIZE) never can be sent,
+ * which the bundler prevents by never building one above `max_bundle_size` (at most 65,507).
  */
 export class UDP extends Transport {
   static override readonly protocolName = 'UDP';
@@ -103,8 +101,8 @@ export class UDP extends Transport {
   /** The raw unicast socket (hot path). */
   private sock: Socket | null = null;
   private resolvedBindAddr = '127.0.0.1';
-  private localPhysical: string | undefined = undefined;
-  private readonly physical = new Map<Address, Physical>();
+  private localPhysical: PhysicalAddress | undefined = undefined;
+  private readonly physical = new Map<Address, PhysicalAddress>();
   private readonly leftAt = new Map<Address, number>();
 
   constructor() {
@@ -159,7 +157,7 @@ export class UDP extends Transport {
     }
     this.ucast = ucast;
     this.sock = ucast.socket;
-    this.localPhysical = `${host}:${ucast.socket.address().port}`;
+    this.localPhysical = PhysicalAddress.of(host, ucast.socket.address().port);
     super.start();
     if (this.log.isEnabled('debug')) {
       this.log.debug(`${this.localAddress}: unicast ${this.localPhysical}, multicast ${this.ipMcast ? `${this.mcastAddr}:${this.mcastPort}` : 'off'}`);
@@ -186,25 +184,24 @@ export class UDP extends Transport {
     await Promise.all([ucast && closeQuietly(ucast), mcast && closeQuietly(mcast)]);
   }
 
-  override downEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.forgetLeft(this.view, evt.arg as View);
+  override downEvent(evt: AnyEvent): unknown {
+    if (evt.type === EventType.VIEW_CHANGE) this.forgetLeft(this.view, evt.arg);
     return super.downEvent(evt);
   }
 
-  protected override handleDownEvent(evt: Event): unknown {
+  protected override handleDownEvent(evt: AnyEvent): unknown {
     switch (evt.type) {
       case EventType.GET_LOCAL_PHYSICAL_ADDRESS:
         return this.localPhysical;
-      case EventType.GET_PHYSICAL_ADDRESS: {
-        const p = this.physical.get(evt.arg as Address);
-        return p === undefined ? undefined : `${p.host}:${p.port}`;
-      }
+      case EventType.GET_PHYSICAL_ADDRESS:
+        return this.physical.get(evt.arg);
       case EventType.ADD_PHYSICAL_ADDRESS: {
-        const a = evt.arg as { address: Address; physical: string | undefined; name?: string } | undefined;
-        if (a?.address && a.physical) {
-          const p = parseHostPort(a.physical);
-          if (p === undefined) this.log.debug(`ignored a malformed physical address ${JSON.stringify(a.physical)} for ${a.address}`);
-          else if (a.address !== this.localAddress) this.learn(a.address, p.host, p.port);
+        const { address, physical } = evt.arg;
+        // Only IPv4 unicast addresses can be reached from our IPv4 sockets.
+        if (!isIPv4(physical.host) || isMulticast(physical.host) || physical.port === 0) {
+          this.log.debug(`ignored an unusable physical address ${physical} for ${address}`);
+        } else if (address !== this.localAddress) {
+          this.learn(address, physical.host, physical.port);
         }
         return undefined;
       }
@@ -217,11 +214,11 @@ export class UDP extends Transport {
     if (sock === null) return;
     if (dest === null) {
       if (this.ipMcast) {
-        sock.send(data, this.mcastPort, this.mcastAddr);
+        sock.send(data, this.mcastPort, this.mcastAddr, this.onSent);
         return;
       }
       const self = this.localAddress;
-      for (const [addr, p] of this.physical) if (addr !== self) sock.send(data, p.port, p.host);
+      for (const [addr, p] of this.physical) if (addr !== self) sock.send(data, p.port, p.host, this.onSent);
       return;
     }
     const p = this.physical.get(dest);
@@ -230,7 +227,7 @@ export class UDP extends Transport {
       if (this.log.isEnabled('debug')) this.log.debug(`no physical address for ${dest}; dropped a datagram of ${data.length} bytes`);
       return;
     }
-    sock.send(data, p.port, p.host);
+    sock.send(data, p.port, p.host, this.onSent);
   }
 
   override getStats(): Record<string, number> {
@@ -238,6 +235,16 @@ export class UDP extends Transport {
   }
 
   // ---- internals ----
+  /**
+   * The callback of every socket send (one function for all: no closure per datagram). Without
+   * a callback Node drops a failed send silently; with it, a failure is counted and logged.
+   */
+  private readonly onSent = (err: Error | null): void => {
+    if (err === null || err === undefined) return;
+    const e = err as Error & { address?: string; port?: number };
+    this.sendFailed(err, e.address === undefined ? 'a socket' : `${e.address}:${e.port}`);
+  };
+
   private readonly onUnicast = (msg: Buffer, rinfo: RemoteInfo): void => {
     const res = this.receive(msg);
     // The source of a datagram is the sender's unicast socket: remember how to answer it.
@@ -279,7 +286,8 @@ export class UDP extends Transport {
       const first = this.physical.keys().next().value;
       if (first !== undefined) this.physical.delete(first);
     }
-    this.physical.set(addr, { host, port });
+    const p = PhysicalAddress.tryOf(host, port);
+    if (p !== undefined) this.physical.set(addr, p);
   }
 
   /**
@@ -304,15 +312,6 @@ function isMulticast(ip: string): boolean {
   if (!isIPv4(ip)) return false;
   const first = Number(ip.split('.')[0]);
   return first >= 224 && first <= 239;
-}
-
-function parseHostPort(text: string): Physical | undefined {
-  const i = text.lastIndexOf(':');
-  if (i <= 0) return undefined;
-  const host = text.slice(0, i);
-  const port = Number(text.slice(i + 1));
-  if (!isIPv4(host) || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
-  return { host, port };
 }
 
 function setBufferSizes(sock: Socket, recv: number, send: number, onError: (e: unknown) => void): void {
