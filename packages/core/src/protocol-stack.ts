@@ -1,6 +1,6 @@
 import type { Address } from './address.js';
 import { ConfigError, TsgroupsError } from './errors.js';
-import { camelToSnake, convertProperty } from './properties.js';
+import { camelToSnake, convertProperty, type PropertyType } from './properties.js';
 import type { AnyEvent } from './event.js';
 import { ScopedLogger } from './logger.js';
 import type { Message } from './message.js';
@@ -304,12 +304,19 @@ export class ProtocolStack {
  */
 function checkDeclaredValues(p: Protocol, source: string): void {
   for (const [field, decl] of Protocol.allProperties(p.constructor as ProtocolClass)) {
-    const result = convertProperty(decl, (p as unknown as Record<string, unknown>)[decl.field ?? field]);
+    const value = (p as unknown as Record<string, unknown>)[decl.field ?? field];
+    const want = decl.type === 'list' ? 'array' : (FIELD_TYPES[decl.type] ?? 'string');
+    const has = Array.isArray(value) ? 'array' : typeof value;
+    const result: { error: string } | { value: unknown } =
+      has === want ? convertProperty(decl, value) : { error: `the field holds a ${has} (${JSON.stringify(value)}), not a ${want}` };
     if ('error' in result) {
       throw new ConfigError('ERR_CONFIG_BAD_VALUE', result.error, { source, element: p.name, attribute: camelToSnake(field) });
     }
   }
 }
+
+/** The JavaScript type of the field behind each property type (lists are arrays). */
+const FIELD_TYPES: Partial<Record<PropertyType, string>> = { boolean: 'boolean', int: 'number', number: 'number', size: 'number', duration: 'number' };
 
 function providesOf(p: Protocol): readonly string[] {
   return (p.constructor as ProtocolClass).provides ?? [];
