@@ -253,6 +253,26 @@ describe('buildStack / loadStackXml', () => {
     expect((err as TsgroupsError).code).toBe('ERR_STACK_DEPENDENCY');
   });
 
+  test('an element nested inside a protocol element is ERR_CONFIG_XML naming it, not ignored', () => {
+    const nested = configError(() =>
+      parseStackXml('<config><TEST_XML_TRANSPORT><bind_port>7800</bind_port></TEST_XML_TRANSPORT></config>', 's', {}),
+    );
+    expect(nested).toMatchObject({ code: 'ERR_CONFIG_XML', source: 's', element: 'bind_port' });
+    expect(nested.message).toMatch(/element <bind_port> inside <TEST_XML_TRANSPORT> is not allowed/);
+    // A protocol element nested in another is refused too (it would silently be left out of the stack).
+    const proto = configError(() => parseStackXml('<config><TEST_XML_TRANSPORT><TEST_XML_DISC/></TEST_XML_TRANSPORT></config>', 's', {}));
+    expect(proto).toMatchObject({ code: 'ERR_CONFIG_XML', element: 'TEST_XML_DISC' });
+    // So is text, inside a protocol or directly inside <config>.
+    const text = configError(() => parseStackXml('<config><TEST_XML_TRANSPORT>7800</TEST_XML_TRANSPORT></config>', 's', {}));
+    expect(text).toMatchObject({ code: 'ERR_CONFIG_XML', element: 'TEST_XML_TRANSPORT' });
+    expect(text.message).toMatch(/text "7800" inside <TEST_XML_TRANSPORT>/);
+    expect(configError(() => parseStackXml('<config>UDP<TEST_XML_TRANSPORT/></config>', 's', {}))).toMatchObject({ element: 'config' });
+    // Comments and whitespace inside a protocol element are fine.
+    expect(parseStackXml('<config><TEST_XML_TRANSPORT bind_port="1">\n  <!-- note -->\n</TEST_XML_TRANSPORT></config>', 's', {})).toEqual([
+      { name: 'TEST_XML_TRANSPORT', properties: { bind_port: '1' } },
+    ]);
+  });
+
   test('buildStack takes parsed configs directly', () => {
     const stack = buildStack([{ name: 'TEST_XML_TRANSPORT', properties: { bindPort: '1234' } }], 'code');
     expect((stack.getTransport() as XmlTransport).bindPort).toBe(1234);
