@@ -5,18 +5,7 @@
 // member's messages since it connected. On the way up it keeps the header (the application
 // can read it), counts stamps per sender, drops (and warns about) any message that arrives
 // without a stamp, and counts a stamp whose seq goes backwards for its sender as out of order.
-import {
-  type Address,
-  type DownResult,
-  type Event,
-  EventType,
-  type HeaderCodec,
-  type Message,
-  type MessageBatch,
-  Protocol,
-  type PropertyDecls,
-  type View,
-} from 'tsgroups';
+import { type Address, type DownResult, type HeaderCodec, type Message, Protocol, type PropertyDecls, type View } from 'tsgroups';
 
 /** STAMP's protocol id: it keys the header on the wire. Ids below 1000 belong to tsgroups. */
 export const STAMP_ID = 1001;
@@ -72,8 +61,8 @@ interface SenderState {
 }
 
 export class STAMP extends Protocol {
-  static override readonly protocolName = 'STAMP';
-  static override readonly id = STAMP_ID;
+  static override readonly protocolName: string = 'STAMP';
+  static override readonly id: number = STAMP_ID;
   static override readonly headerCodec = stampHeaderCodec;
   static override readonly requiresBelow: readonly string[] = ['transport'];
   static override readonly properties: PropertyDecls = {
@@ -88,9 +77,6 @@ export class STAMP extends Protocol {
   private seq = 0;
   private senderName = '';
   private readonly senders = new Map<Address, SenderState>();
-
-  // Created once: a new closure for every batch would be garbage on the hot path.
-  private readonly reject = (msg: Message): boolean => !this.accept(msg);
 
   override start(): void {
     // The channel sets the address before it starts the stack; a reconnect brings a new one.
@@ -108,22 +94,14 @@ export class STAMP extends Protocol {
     return this.downProt.down(msg);
   }
 
+  // Every message that reaches STAMP comes here, also those the transport received in a batch.
   override up(msg: Message): void {
-    if (this.accept(msg)) this.upProt.up(msg);
+    if (this.accept(msg)) super.up(msg);
   }
 
-  override upBatch(batch: MessageBatch): void {
-    batch.removeIf(this.reject);
-    if (!batch.isEmpty()) this.upProt.upBatch(batch);
-  }
-
-  override downEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) {
-      // Forget the members that left, so the map does not grow forever.
-      const view = evt.arg as View;
-      for (const member of this.senders.keys()) if (!view.containsMember(member)) this.senders.delete(member);
-    }
-    return this.downProt.downEvent(evt);
+  protected override viewChanged(view: View): void {
+    // Forget the members that left, so the map does not grow forever.
+    for (const member of this.senders.keys()) if (!view.containsMember(member)) this.senders.delete(member);
   }
 
   /** How many stamped messages arrived from `sender` (while it is a member). */
