@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'ERR_MARSHALLING'
   | 'ERR_TIMEOUT'
   | 'ERR_ABORTED'
-  | 'ERR_JOIN_FAILED';
+  | 'ERR_JOIN_FAILED'
+  | 'ERR_MESSAGE_TOO_LARGE';
 
 export class TsgroupsError extends Error {
   readonly code: ErrorCode;
@@ -61,6 +62,22 @@ export class TimeoutError extends TsgroupsError {
 export class AbortError extends TsgroupsError {
   constructor(message = 'the operation was aborted', cause?: unknown) {
     super('ERR_ABORTED', message, { cause });
+  }
+}
+
+/**
+ * A message is larger than the transport can send in one datagram and no protocol in the stack
+ * fragments it (add FRAG2, or send less). Raised by `send` before any protocol took the message.
+ */
+export class MessageTooLargeError extends TsgroupsError {
+  /** The message's size on the wire, in bytes. */
+  readonly size: number;
+  /** The largest size that can be sent. */
+  readonly limit: number;
+  constructor(size: number, limit: number, detail: string) {
+    super('ERR_MESSAGE_TOO_LARGE', `a message of ${size} bytes is larger than ${limit} bytes, the most ${detail}`);
+    this.size = size;
+    this.limit = limit;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Reader, Writer } from './wire/protobuf.js';
+import { Writer, type Reader } from './wire/protobuf.js';
 import { TsgroupsError } from './errors.js';
 
 /**
@@ -8,11 +8,38 @@ import { TsgroupsError } from './errors.js';
 export interface HeaderCodec<H = unknown> {
   encode(header: H, writer: Writer): unknown;
   decode(reader: Reader, length: number): H;
+  /**
+   * The exact number of bytes `encode(header, w)` writes. The bundler asks it for every message
+   * it packs, so it must be cheap: count (see `varintSize` and friends), never encode. Without
+   * it, tsgroups measures by encoding the header into a scratch buffer, which is exact but costs
+   * an encoding per message (fine for rare control headers, not for one on every message).
+   */
+  size?(header: H): number;
 }
 
 interface Entry {
   name: string;
   codec: HeaderCodec;
+  /** `codec.size`, or a measurement by encoding where the codec has none. */
+  size: (header: unknown) => number;
+}
+
+/** The writer headers without a `size()` are measured with (taken while in use: a nested measure gets its own). */
+let scratch: Writer | null = null;
+
+/** The exact encoded size of `header`, found by encoding it (for codecs without a `size()`). */
+export function measureHeader<H>(codec: HeaderCodec<H>, header: H): number {
+  const w = scratch ?? Writer.create();
+  scratch = null;
+  w.pos = 0;
+  if (w.states !== null) w.states.length = 0;
+  try {
+    codec.encode(header, w);
+    return w.pos;
+  } finally {
+    // A writer grown by a huge header is not kept.
+    if (w.buf.length <= 64 * 1024) scratch = w;
+  }
 }
 
 /**
@@ -31,11 +58,22 @@ export class HeaderRegistry {
     if (existing && existing.name !== name) {
       throw new TsgroupsError('ERR_PROTOCOL_REGISTRY', `header id ${id} of ${name} is already used by ${existing.name}`);
     }
-    HeaderRegistry.codecs.set(id, { name, codec });
+    const size = codec.size === undefined ? (h: unknown) => measureHeader(codec, h) : codec.size.bind(codec);
+    HeaderRegistry.codecs.set(id, { name, codec, size });
   }
 
   static get(id: number): HeaderCodec | undefined {
     return HeaderRegistry.codecs.get(id)?.codec;
+  }
+
+  /**
+   * The exact number of bytes the codec of protocol `id` writes for `header`.
+   * @throws TsgroupsError `ERR_PROTOCOL_REGISTRY` if no codec is registered for `id`
+   */
+  static sizeOf(id: number, header: unknown): number {
+    const e = HeaderRegistry.codecs.get(id);
+    if (e === undefined) throw new TsgroupsError('ERR_PROTOCOL_REGISTRY', `no header codec registered for protocol id ${id}`);
+    return e.size(header);
   }
 
   static nameOf(id: number): string | undefined {

@@ -6,6 +6,7 @@ export {
   AbortError,
   ChannelStateError,
   ConfigError,
+  MessageTooLargeError,
   TimeoutError,
   TsgroupsError,
   type ErrorCode,
@@ -21,7 +22,7 @@ export {
   type PhysicalAddressMapping,
 } from './event.js';
 export { Flag, TRANSIENT_FLAGS, flagsToString, type FlagName } from './flags.js';
-export { HeaderRegistry, type HeaderCodec } from './header.js';
+export { HeaderRegistry, measureHeader, type HeaderCodec } from './header.js';
 export { ConsoleLogger, ScopedLogger, getLogger, setLogger, type LogLevel, type Logger } from './logger.js';
 export { jsonMarshaller, utf8Decode, utf8Encode, type Marshaller } from './marshaller.js';
 export { Message } from './message.js';
@@ -47,7 +48,7 @@ export {
   registerProtocol,
   registeredProtocolNames,
 } from './protocol-registry.js';
-export { ProtocolStack, type Position, type ProtocolRef, type UpHandler } from './protocol-stack.js';
+export { ProtocolStack, type MessageSizeLimit, type Position, type ProtocolRef, type UpHandler } from './protocol-stack.js';
 export type { ChannelListener, Receiver } from './receiver.js';
 export { TimeScheduler, type EndOfTurnTask, type ScheduledTask } from './time-scheduler.js';
 export { MergeView, View, ViewId } from './view.js';
@@ -62,5 +63,15 @@ export {
   substituteVariables,
   type ProtocolConfig,
 } from './xml-config.js';
-export { DropReason, WIRE_MAGIC, WIRE_VERSION, decodeDatagram, encodeDatagram, type DecodedDatagram } from './wire/codec.js';
+export {
+  DropReason,
+  WIRE_MAGIC,
+  WIRE_VERSION,
+  datagramEnvelopeSize,
+  datagramSize,
+  decodeDatagram,
+  encodeDatagram,
+  type DecodedDatagram,
+} from './wire/codec.js';
+export { delimitedSize, int32Size, tagSize, uint32Size, utf8Size, varintSize } from './wire/sizes.js';
 export { Reader, Writer } from './wire/protobuf.js';

@@ -1,9 +1,12 @@
 import type { Address } from './address.js';
-import { Flag, flagsToString } from './flags.js';
+import { Flag, flagsToString, TRANSIENT_FLAGS } from './flags.js';
 import { jsonMarshaller, type Marshaller, utf8Decode, utf8Encode } from './marshaller.js';
 import { HeaderRegistry } from './header.js';
+import { delimitedSize, uint32Size } from './wire/sizes.js';
 
 const EMPTY = new Uint8Array(0);
+/** An address field in a datagram: tag, length (16) and the 16 bytes. */
+const ADDRESS_FIELD_SIZE = 18;
 
 /**
  * A message: destination (null = every member), source (filled in by the transport), flags,
@@ -171,9 +174,30 @@ export class Message {
     return m;
   }
 
-  /** An estimate of the encoded size in bytes (payload plus a bound on headers and addresses). */
-  size(): number {
-    return this.len + 40 + (this.hdrs === null ? 0 : (this.hdrs.length >> 1) * 24);
+  /**
+   * The exact number of bytes this message takes in a datagram (its `WireMessage` field: tag,
+   * length, flags, headers, payload; see wire/codec.ts). The datagram's envelope (cluster,
+   * sender, destination) is not included: `datagramEnvelopeSize` gives it.
+   * @param sender the datagram's sender: a source other than it travels in the message (18
+   *   bytes more); by default the message's own source, which then costs nothing
+   * @throws TsgroupsError `ERR_PROTOCOL_REGISTRY` if a header's protocol has no codec
+   */
+  size(sender: Address | null = this.src): number {
+    let body = 0;
+    const flags = this.flags & ~TRANSIENT_FLAGS;
+    if (flags !== 0) body += 1 + uint32Size(flags);
+    if (this.src !== null && this.src !== sender) body += ADDRESS_FIELD_SIZE;
+    const h = this.hdrs;
+    if (h !== null) {
+      for (let i = 0; i < h.length; i += 2) {
+        const id = h[i] as number;
+        // WireHeader { uint32 id = 1; bytes header = 2; } inside a length-delimited field.
+        const inner = 1 + uint32Size(id) + 1 + delimitedSize(HeaderRegistry.sizeOf(id, h[i + 1]));
+        body += 1 + delimitedSize(inner);
+      }
+    }
+    if (this.len > 0) body += 1 + delimitedSize(this.len);
+    return 1 + delimitedSize(body);
   }
 
   isOOB(): boolean {

@@ -1,5 +1,5 @@
 import type { Address } from './address.js';
-import { ConfigError, TsgroupsError } from './errors.js';
+import { ConfigError, MessageTooLargeError, TsgroupsError } from './errors.js';
 import { camelToSnake, convertProperty, type PropertyType } from './properties.js';
 import type { AnyEvent } from './event.js';
 import { ScopedLogger } from './logger.js';
@@ -7,6 +7,16 @@ import type { Message } from './message.js';
 import type { MessageBatch } from './message-batch.js';
 import { type DownResult, Protocol, type ProtocolClass } from './protocol.js';
 import { TimeScheduler } from './time-scheduler.js';
+
+/** What a transport reports about the size of what it can send (see {@link ProtocolStack.setMessageSizeLimit}). */
+export interface MessageSizeLimit {
+  /**
+   * The largest `msg.size()` that a message entering the stack at the top may have and still
+   * fit one datagram to `dest` (null: a multicast), leaving room for the headers the protocols
+   * below add; Infinity where there is no limit (a message to oneself).
+   */
+  maxMessageSize(dest: Address | null): number;
+}
 
 /** What sits above the stack (the channel): receives what the top protocol passes up. */
 export interface UpHandler {
@@ -55,6 +65,10 @@ export class ProtocolStack {
   private readonly top = new TopProtocol(this.owner);
   private phase: Phase = 'created';
   private readonly log = new ScopedLogger('ProtocolStack');
+  /** What the transport can send (null: not started, or no limit). */
+  private sizeLimit: MessageSizeLimit | null = null;
+  /** Whether a protocol provides `fragmentation` (then nothing is too large at the top). */
+  private fragmenting = false;
 
   constructor(protocols: Protocol[] = [], source = 'code') {
     this.source = source;
@@ -266,9 +280,34 @@ export class ProtocolStack {
     return this.phase === 'started';
   }
 
-  /** Sends a message down from the top of the stack. */
+  /**
+   * Sends a message down from the top of the stack.
+   * @throws MessageTooLargeError (`ERR_MESSAGE_TOO_LARGE`) if no protocol in the stack fragments
+   *   and the message cannot fit one datagram of the transport: refused here, before any
+   *   protocol numbered it (a numbered message that can never be sent would be retransmitted
+   *   for ever, and hold up every later message of its sender)
+   */
   down(msg: Message): DownResult {
+    const limit = this.sizeLimit;
+    if (limit !== null && !this.fragmenting) {
+      const max = limit.maxMessageSize(msg.dest);
+      if (max < Infinity) {
+        const size = msg.size();
+        if (size > max) {
+          throw new MessageTooLargeError(size, max, `${this.protocols[0]?.name} sends in one datagram, and no protocol in the stack fragments messages (add FRAG2)`);
+        }
+      }
+    }
     return this.top.downProt.down(msg);
+  }
+
+  /**
+   * Tells the stack what the transport can send, so that {@link down} refuses a message that
+   * cannot fit when no protocol fragments. A transport calls it when it starts, and with null
+   * when it stops.
+   */
+  setMessageSizeLimit(limit: MessageSizeLimit | null): void {
+    this.sizeLimit = limit;
   }
   downEvent(evt: AnyEvent): unknown {
     return this.top.downProt.downEvent(evt);
@@ -281,6 +320,7 @@ export class ProtocolStack {
 
   private relink(): void {
     const ps = this.protocols;
+    this.fragmenting = ps.some((p) => providesOf(p).includes('fragmentation'));
     for (let i = 0; i < ps.length; i++) {
       const p = ps[i]!;
       p.stack = this;

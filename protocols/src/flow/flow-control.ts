@@ -11,6 +11,7 @@ import {
   type View,
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
+import { fcHeaderCodec } from '../header-codecs.js';
 
 const FcHeader = tsgroups.protocols.FcHeader;
 const T = FcHeader.Type;
@@ -102,7 +103,7 @@ export class CreditQueue {
  * starts with `maxCredits`, a member that left no longer holds anyone back.
  */
 export abstract class FlowControl extends Protocol {
-  static override readonly headerCodec = FcHeader;
+  static override readonly headerCodec = fcHeaderCodec;
   static override readonly provides: readonly string[] = ['flow-control'];
   static override readonly properties: PropertyDecls = {
     maxCredits: { type: 'size', min: 1, description: 'Bytes a sender may send to a receiver before the receiver credits them back' },

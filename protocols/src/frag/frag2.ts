@@ -9,6 +9,7 @@ import {
   type View,
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
+import { fragHeaderCodec } from '../header-codecs.js';
 import { ProtocolId } from '../ids.js';
 import { Transport } from '../transport/transport.js';
 
@@ -46,7 +47,7 @@ const noop = (): void => {};
 export class FRAG2 extends Protocol {
   static override readonly protocolName = 'FRAG2';
   static override readonly id = ProtocolId.FRAG2;
-  static override readonly headerCodec = FragHeader;
+  static override readonly headerCodec = fragHeaderCodec;
   static override readonly provides: readonly string[] = ['fragmentation'];
   static override readonly properties: PropertyDecls = {
     fragSize: {

@@ -6,6 +6,9 @@ import {
   EventType,
   Flag,
   type HeaderCodec,
+  delimitedSize,
+  int32Size,
+  varintSize,
   MergeView,
   Message,
   MessageBatch,
@@ -19,7 +22,7 @@ import {
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
 import { SeqnoWindow } from './seqno-window.js';
-import { readRepeatedVarints, readVarint, writePackedVarints, writeVarint } from './varint.js';
+import { packedVarintsSize, readRepeatedVarints, readVarint, writePackedVarints, writeVarint } from './varint.js';
 
 const T = tsgroups.protocols.NakAckHeader.Type;
 
@@ -49,6 +52,15 @@ const nakAckHeaderCodec: HeaderCodec<NakAckHeader> = {
     const sender = h.sender;
     if (sender !== null && sender.length > 0) w.uint32(34).bytes(sender);
     return w;
+  },
+  /** Exactly what encode writes, counted (the bundler asks for every multicast). */
+  size(h: NakAckHeader): number {
+    let n = h.type !== 0 ? 1 + int32Size(h.type) : 0;
+    if (h.seqno !== 0) n += 1 + varintSize(h.seqno);
+    n += packedVarintsSize(h.missing);
+    const sender = h.sender;
+    if (sender !== null && sender.length > 0) n += 1 + delimitedSize(sender.length);
+    return n;
   },
   decode(r: Reader, length: number): NakAckHeader {
     const end = r.pos + length;

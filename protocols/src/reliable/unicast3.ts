@@ -5,6 +5,9 @@ import {
   EventType,
   Flag,
   type HeaderCodec,
+  int32Size,
+  uint32Size,
+  varintSize,
   Message,
   MessageBatch,
   Protocol,
@@ -16,7 +19,7 @@ import {
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
-import { readRepeatedVarints, readVarint, writePackedVarints, writeVarint } from './varint.js';
+import { packedVarintsSize, readRepeatedVarints, readVarint, writePackedVarints, writeVarint } from './varint.js';
 
 const UnicastHeaderPb = tsgroups.protocols.UnicastHeader;
 const T = UnicastHeaderPb.Type;
@@ -43,6 +46,13 @@ const unicastHeaderCodec: HeaderCodec<UnicastHeader> = {
     if (h.connId !== 0) w.uint32(24).uint32(h.connId);
     writePackedVarints(w, 34, h.missing);
     return w;
+  },
+  /** Exactly what encode writes, counted (the bundler asks for every unicast). */
+  size(h: UnicastHeader): number {
+    let n = h.type !== 0 ? 1 + int32Size(h.type) : 0;
+    if (h.seqno !== 0) n += 1 + varintSize(h.seqno);
+    if (h.connId !== 0) n += 1 + uint32Size(h.connId);
+    return n + packedVarintsSize(h.missing);
   },
   decode(r: Reader, length: number): UnicastHeader {
     const end = r.pos + length;

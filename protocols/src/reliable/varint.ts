@@ -1,4 +1,4 @@
-import type { Reader, Writer } from '@tsgroups/core';
+import { type Reader, varintSize, type Writer } from '@tsgroups/core';
 
 // uint64 varints as plain numbers, for the hand-written header codecs of the reliable protocols:
 // protobufjs' own uint64 support returns a Long object per value (an allocation per message).
@@ -34,6 +34,14 @@ export function writePackedVarints(w: Writer, tag: number, values: readonly numb
   w.uint32(tag).fork();
   for (let i = 0; i < values.length; i++) writeVarint(w, values[i]!);
   w.ldelim();
+}
+
+/** The bytes {@link writePackedVarints} writes for `values` with a one-byte tag (0 if empty). */
+export function packedVarintsSize(values: readonly number[] | null): number {
+  if (values === null || values.length === 0) return 0;
+  let n = 0;
+  for (let i = 0; i < values.length; i++) n += varintSize(values[i]!);
+  return 1 + varintSize(n) + n;
 }
 
 /**

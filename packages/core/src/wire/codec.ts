@@ -5,6 +5,7 @@ import { HeaderRegistry } from '../header.js';
 import { Message } from '../message.js';
 import { MessageBatch } from '../message-batch.js';
 import { Reader, Writer } from './protobuf.js';
+import { delimitedSize, varintSize } from './sizes.js';
 
 export const WIRE_MAGIC = 0x54534752;
 export const WIRE_VERSION = 1;
@@ -37,6 +38,31 @@ const M_HEADERS = (3 << 3) | 2;
 const M_PAYLOAD = (4 << 3) | 2;
 const H_ID = (1 << 3) | 0;
 const H_HEADER = (2 << 3) | 2;
+
+/**
+ * The bytes of a datagram before its messages: magic, version, cluster name, sender and (for a
+ * unicast) destination. A datagram's size is this plus `msg.size(sender)` of each message.
+ * @param clusterLength the cluster name's length in UTF-8 bytes
+ * @param unicast whether the datagram has a destination
+ */
+export function datagramEnvelopeSize(clusterLength: number, unicast: boolean): number {
+  // magic: tag + fixed32; version: tag + varint; cluster: tag + length + bytes; sender (and dest): tag + 16 + 16 bytes.
+  return 5 + 1 + varintSize(WIRE_VERSION) + 1 + delimitedSize(clusterLength) + 18 + (unicast ? 18 : 0);
+}
+
+/** The exact length `encodeDatagram` returns for the same arguments. */
+export function datagramSize(
+  cluster: Uint8Array,
+  sender: Address,
+  dest: Address | null,
+  msgs: readonly Message[],
+  start = 0,
+  count = msgs.length - start,
+): number {
+  let n = datagramEnvelopeSize(cluster.length, dest !== null);
+  for (let i = start; i < start + count; i++) n += msgs[i]!.size(sender);
+  return n;
+}
 
 /** The writer encodeDatagram reuses (null while in use). */
 let spareWriter: Writer | null = null;
