@@ -13,8 +13,17 @@ import {
   type DownResult,
   type Logger,
   type PropertyDecls,
+  type AnyEvent,
   type UpHandler,
 } from '@tsgroups/core';
+
+// A user-defined event type, declared as a protocol of one's own would declare it.
+const USER_EVENT = 1001;
+declare module '@tsgroups/core' {
+  interface EventArgs {
+    [USER_EVENT]: string;
+  }
+}
 
 // ---- test protocols ----
 
@@ -50,12 +59,12 @@ class FakeTransport extends Rec {
   static override readonly protocolName: string = 'TP';
   static override readonly provides = ['transport'];
   readonly sent: Message[] = [];
-  readonly events: Event[] = [];
+  readonly events: AnyEvent[] = [];
   override down(msg: Message): DownResult {
     trace.push('down:TP');
     this.sent.push(msg);
   }
-  override downEvent(evt: Event): unknown {
+  override downEvent(evt: AnyEvent): unknown {
     this.events.push(evt);
     return `TP handled ${evt.type}`;
   }
@@ -66,7 +75,7 @@ class FakeTransport extends Rec {
   injectBatch(batch: MessageBatch): void {
     this.upProt.upBatch(batch);
   }
-  injectEvent(evt: Event): unknown {
+  injectEvent(evt: AnyEvent): unknown {
     return this.upProt.upEvent(evt);
   }
 }
@@ -155,14 +164,14 @@ class Gate extends Rec {
 class Recorder implements UpHandler {
   readonly msgs: Message[] = [];
   readonly batches: MessageBatch[] = [];
-  readonly events: Event[] = [];
+  readonly events: AnyEvent[] = [];
   up(msg: Message): void {
     this.msgs.push(msg);
   }
   upBatch(batch: MessageBatch): void {
     this.batches.push(batch);
   }
-  upEvent(evt: Event): unknown {
+  upEvent(evt: AnyEvent): unknown {
     this.events.push(evt);
     return 'app result';
   }
@@ -284,10 +293,10 @@ describe('message and event paths', () => {
     const batch = new MessageBatch(sender, null, true, [new Message(), new Message()]);
     tp.injectBatch(batch);
     expect(app.batches).toEqual([batch]);
-    const evt = new Event(EventType.USER_DEFINED + 1, 'arg');
-    expect(s.downEvent(evt)).toBe(`TP handled ${EventType.USER_DEFINED + 1}`);
+    const evt = new Event(USER_EVENT, 'arg');
+    expect(s.downEvent(evt)).toBe(`TP handled ${USER_EVENT}`);
     expect(tp.events).toEqual([evt]);
-    const upEvt = new Event(EventType.VIEW_CHANGE, 'view');
+    const upEvt = new Event(EventType.SUSPECT, [sender]);
     expect(tp.injectEvent(upEvt)).toBe('app result');
     expect(app.events).toEqual([upEvt]);
   });
