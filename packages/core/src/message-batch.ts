@@ -55,6 +55,25 @@ export class MessageBatch implements Iterable<Message> {
     this.count--;
     return true;
   }
+  /**
+   * Replaces each message by what `fn` returns for it, in place and in order: the same message
+   * keeps it, another message takes its position, null takes it out. Protocols that turn some
+   * messages into others (FRAG2 reassembling, NAKACK2 ordering) write their per-message rule
+   * once and use it for `up(msg)` and, through this, for the batch.
+   */
+  replaceEach(fn: (msg: Message) => Message | null): void {
+    const m = this.msgs;
+    let removed = 0;
+    for (let i = 0; i < m.length; i++) {
+      const msg = m[i];
+      if (msg == null) continue;
+      const out = fn(msg);
+      if (out !== msg) m[i] = out;
+      if (out === null) removed++;
+    }
+    this.count -= removed;
+  }
+
   /** Replaces `oldMsg` by `newMsg` at the same position. */
   replace(oldMsg: Message, newMsg: Message): boolean {
     const i = this.msgs.indexOf(oldMsg);

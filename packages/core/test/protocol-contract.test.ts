@@ -196,3 +196,24 @@ function catchError(fn: () => void): TsgroupsError {
   }
   throw new Error('expected an error');
 }
+
+describe('MessageBatch.replaceEach', () => {
+  test('keeps, replaces and removes messages in place, in order', () => {
+    const batch = batchOf('keep', 'drop', 'swap', 'keep2');
+    const swapped = new Message(null).setObject('swapped');
+    batch.replaceEach((m) => {
+      const v = m.getObject<string>();
+      return v === 'drop' ? null : v === 'swap' ? swapped : m;
+    });
+    expect(batch.size()).toBe(3);
+    expect(batch.toArray().map((m) => m.getObject<string>())).toEqual(['keep', 'swapped', 'keep2']);
+  });
+
+  test('drain empties the batch and hands every message over once', () => {
+    const batch = batchOf('a', 'b');
+    const seen: string[] = [];
+    batch.drain((m) => seen.push(m.getObject<string>()));
+    expect(seen).toEqual(['a', 'b']);
+    expect(batch.isEmpty()).toBe(true);
+  });
+});

@@ -67,8 +67,6 @@ export class FRAG2 extends Protocol {
   private fragId = 0;
   /** sender -> fragment id -> fragments received so far. */
   private readonly partials = new Map<Address, Map<number, Partial>>();
-  // The batch being scanned by onBatchMessage (bound once: no closure per batch).
-  private batch: MessageBatch | null = null;
 
   readonly stats = {
     messagesFragmented: 0,
@@ -147,32 +145,20 @@ export class FRAG2 extends Protocol {
 
   // ---- receiving ----
   override up(msg: Message): void {
-    const h = msg.getHeader<Header>(ProtocolId.FRAG2);
-    if (h === undefined) {
-      this.upProt.up(msg);
-      return;
-    }
-    const whole = this.addFragment(msg, h);
-    if (whole !== null) this.upProt.up(whole);
+    const out = this.receive(msg);
+    if (out !== null) this.upProt.up(out);
   }
 
+  // A fragment leaves the batch; the fragment that completes a message is replaced by it.
   override upBatch(batch: MessageBatch): void {
-    this.batch = batch;
-    try {
-      batch.forEach(this.onBatchMessage);
-    } finally {
-      this.batch = null;
-    }
+    batch.replaceEach(this.receive);
     if (!batch.isEmpty()) this.upProt.upBatch(batch);
   }
 
-  /** A fragment leaves the batch; the fragment that completes a message is replaced by it. */
-  private readonly onBatchMessage = (msg: Message): void => {
+  /** The receive rule, once for both paths: a message as it goes on up, or null while incomplete. */
+  private readonly receive = (msg: Message): Message | null => {
     const h = msg.getHeader<Header>(ProtocolId.FRAG2);
-    if (h === undefined) return;
-    const whole = this.addFragment(msg, h);
-    if (whole === null) this.batch!.remove(msg);
-    else this.batch!.replace(msg, whole);
+    return h === undefined ? msg : this.addFragment(msg, h);
   };
 
   // GMS passes the view down to protocols below it and up to those above: the base class
