@@ -75,3 +75,78 @@ test('the built `tsgroups perf --processes 2` runs member processes over UDP; ev
   }
   expect(stdout).toMatch(/msgs\/s delivered per member \(median; .*\), every member received all\n$/);
 }, 70_000);
+
+describe('the CLI refuses bad numbers instead of replacing them', () => {
+  const run = (args: string[]) => promisify(execFile)(process.execPath, [built, ...args], { timeout: 20_000 });
+
+  test.each<[string[], RegExp]>([
+    [['demo', '--members', 'abc'], /--members must be an integer from 2 to 25, got "abc"/],
+    [['demo', '--members', '1'], /--members must be an integer from 2 to 25, got "1"/],
+    [['demo', '--members', '26'], /--members must be an integer from 2 to 25/],
+    [['demo', '--messages', '3'], /--messages applies to demo --in-process only/],
+    [['demo', '--in-process', '--members', '27'], /--members must be an integer from 2 to 26/],
+    [['demo', '--in-process', '--messages', '0'], /--messages must be an integer from 1 to 100000/],
+    [['perf', '--members', '0x10'], /--members must be an integer from 1 to 100, got "0x10"/],
+    [['perf', '--messages', '1e3'], /--messages must be an integer/],
+    [['perf', '--size', '10K'], /--size must be an integer from 0 to 10000000/],
+    [['perf', '--timeout', '30s'], /--timeout must be an integer from 1 to 2147483647/],
+    [['perf', '--timeout', '0'], /--timeout must be an integer/],
+    [['perf', '--processes', '26'], /--processes must be an integer from 1 to 25/],
+    [['perf', '--processes', '2', '--size', '1'], /--size must be an integer from 2 to/],
+    [['perf', '--processes', '2', '--members', '3'], /--members does not go with --processes/],
+    [['perf', '--bogus', '1'], /Unknown option '--bogus'/],
+    [['perf', '--members'], /argument missing/],
+    [['member', '--name', 'a', '--cluster', 'b', 'extra'], /positional/i],
+  ])('tsgroups %j exits 2 and says why', async (args, why) => {
+    const err = await run(args).then(
+      () => undefined,
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    expect(err).toBeDefined();
+    expect(err!.code).toBe(2);
+    expect(err!.stderr).toMatch(why);
+    expect(err!.stdout).toBe(''); // nothing ran
+  });
+
+  test('help states the ranges', async () => {
+    const { stdout } = await run(['help']);
+    expect(stdout).toMatch(/--members N \(default 4, 2\.\.25\)/);
+    expect(stdout).toMatch(/--timeout MS \(default 30000, 1\.\.2147483647\): bounds sending and delivery together/);
+    expect(stdout).toMatch(/exits with status 2/);
+  });
+});
+
+test('perf --timeout bounds the sending too: the run stops sending at the deadline and says so', async () => {
+  const { runPerf } = await import('../packages/cli/src/perf.js');
+  const lines: string[] = [];
+  const messages = 50_000_000; // far more than a 300 ms run can send
+  const r = await runPerf({
+    members: 2,
+    messages,
+    size: 10,
+    stack: stackPath('loopback.xml'),
+    cluster: uniqueCluster('perf-timeout'),
+    timeoutMs: 300,
+    out: (l) => lines.push(l),
+  });
+  expect(r.sent).toBeGreaterThan(0);
+  expect(r.sent).toBeLessThan(messages);
+  expect(r.delivered).toBeLessThan(r.expected);
+  expect(lines[0]).toMatch(new RegExp(`the 300 ms timeout stopped the sending after ${r.sent} msgs per member`));
+});
+
+test('the built `tsgroups perf --processes 2` with a short --timeout stops each member\'s sending and exits 1', async () => {
+  const err = await promisify(execFile)(
+    process.execPath,
+    [built, 'perf', '--processes', '2', '--messages', '50000000', '--size', '100', '--timeout', '1500'],
+    { timeout: 60_000 },
+  ).then(
+    () => undefined,
+    (e: { code: number; stdout: string }) => e,
+  );
+  expect(err).toBeDefined();
+  expect(err!.code).toBe(1);
+  const cut = [...err!.stdout.matchAll(/^ {2}(P\d): \d+ msgs\/s \(\d+\/\d+ in \d+ ms; the timeout stopped its sending after (\d+) of 50000000\)$/gm)];
+  expect(cut.map((m) => m[1]).sort()).toEqual(['P0', 'P1']);
+  expect(err!.stdout).toMatch(/INCOMPLETE\n$/);
+}, 70_000);

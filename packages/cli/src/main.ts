@@ -7,25 +7,34 @@ import { runMultiProcessDemo } from './demo-mp.js';
 import { runMember } from './member.js';
 import { runPerf } from './perf.js';
 import { runProcessPerf } from './perf-mp.js';
+import { describeRange, intOption, notWith, RANGES, UsageError } from './options.js';
+
+const R = RANGES;
 
 const USAGE = `usage: tsgroups <command> [options]
 
 commands:
   demo     N member processes over UDP on 127.0.0.1 form a cluster; one is killed (kill -9), the
            survivors detect it, a new member joins, and all must agree on the final view
-           --members N (default 4)  --stack FILE (default stacks/udp.xml)  --cluster NAME
+           --members N ${describeRange(R.demo.members)}  --stack FILE (default stacks/udp.xml)  --cluster NAME
            --in-process: instead, channels in this process on loopback join, exchange messages,
-           lose and regain a member  (--members N  --messages N (default 5)  --stack FILE)
+           lose and regain a member  (--members N ${describeRange(R.demoInProcess.members)}
+           --messages N ${describeRange(R.demoInProcess.messages)}  --stack FILE)
   member   one cluster member for scripts: prints a JSON line per event (ready, view, suspect),
            reads commands from stdin (connect, disconnect, partition NAME,NAME, heal, perf M S, exit)
            --name NAME  --cluster NAME  --stack FILE (default stacks/udp.xml, \${VAR}s from the environment)
   perf     each member multicasts N messages; prints msgs/s delivered per member
-           --members N (default 2)  --messages N (default 100000)  --size BYTES (default 1000)
-           --stack FILE (default stacks/loopback.xml)  --timeout MS (default 30000)
-           --processes N: instead, N member processes over UDP on 127.0.0.1 (as the JGroups
-           anchor), each multicasting --messages of --size bytes  (--stack FILE (default
-           stacks/udp.xml)  --timeout MS (default 120000))
+           --members N ${describeRange(R.perf.members)}  --messages N ${describeRange(R.perf.messages)}
+           --size BYTES ${describeRange(R.perf.size)}  --stack FILE (default stacks/loopback.xml)
+           --timeout MS ${describeRange(R.perf.timeout)}: bounds sending and delivery together
+           --processes N (${R.perfProcesses.processes.min}..${R.perfProcesses.processes.max}): instead, N member processes over UDP
+           on 127.0.0.1 (as the JGroups anchor), each multicasting --messages of --size bytes
+           (--size ${describeRange(R.perfProcesses.size)}  --stack FILE (default stacks/udp.xml)
+           --timeout MS ${describeRange(R.perfProcesses.timeout)}: each member's sending and delivery)
   help     this text
+
+Numbers are plain decimal integers within the ranges shown; anything else (or an unknown
+option) is an error: the command prints why and exits with status 2.
 `;
 
 /** The stacks/ folder of the repository (or of the installed package). */
@@ -44,16 +53,17 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({
         args: rest,
         options: {
-          members: { type: 'string', default: '4' },
-          messages: { type: 'string', default: '5' },
+          members: { type: 'string' },
+          messages: { type: 'string' },
           stack: { type: 'string' },
           cluster: { type: 'string', default: `demo-${process.pid}` },
           'in-process': { type: 'boolean', default: false },
         },
       });
       if (!values['in-process']) {
+        notWith('messages', values.messages, 'applies to demo --in-process only');
         const ok = await runMultiProcessDemo({
-          members: Math.max(2, Math.min(25, Number(values.members) || 4)),
+          members: intOption('members', values.members, R.demo.members),
           stack: values.stack ?? shippedStack('udp.xml'),
           cluster: values.cluster!,
           out: (l) => console.log(l),
@@ -62,8 +72,8 @@ async function main(argv: string[]): Promise<number> {
         return ok ? 0 : 1;
       }
       const ok = await runDemo({
-        members: Math.max(2, Math.min(26, Number(values.members) || 4)),
-        messages: Math.max(1, Number(values.messages) || 5),
+        members: intOption('members', values.members, R.demoInProcess.members),
+        messages: intOption('messages', values.messages, R.demoInProcess.messages),
         stack: values.stack ?? shippedStack('loopback.xml'),
         cluster: values.cluster!,
         out: (l) => console.log(l),
@@ -90,34 +100,35 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({
         args: rest,
         options: {
-          members: { type: 'string', default: '2' },
+          members: { type: 'string' },
           processes: { type: 'string' },
-          messages: { type: 'string', default: '100000' },
-          size: { type: 'string', default: '1000' },
+          messages: { type: 'string' },
+          size: { type: 'string' },
           stack: { type: 'string' },
           timeout: { type: 'string' },
           cluster: { type: 'string', default: `perf-${process.pid}` },
         },
       });
       if (values.processes !== undefined) {
+        notWith('members', values.members, 'does not go with --processes (one member per process)');
         const r = await runProcessPerf({
-          processes: Math.max(1, Math.min(25, Number(values.processes) || 2)),
-          messages: Math.max(1, Number(values.messages) || 100_000),
-          size: Math.max(2, Number(values.size) || 0),
+          processes: intOption('processes', values.processes, R.perfProcesses.processes),
+          messages: intOption('messages', values.messages, R.perfProcesses.messages),
+          size: intOption('size', values.size, R.perfProcesses.size),
           stack: values.stack,
           cluster: values.cluster!,
-          timeoutMs: Number(values.timeout) || 120_000,
+          timeoutMs: intOption('timeout', values.timeout, R.perfProcesses.timeout),
           out: (l) => console.log(l),
         });
         return r.complete ? 0 : 1;
       }
       const r = await runPerf({
-        members: Math.max(1, Number(values.members) || 2),
-        messages: Math.max(1, Number(values.messages) || 100_000),
-        size: Math.max(0, Number(values.size) || 0),
+        members: intOption('members', values.members, R.perf.members),
+        messages: intOption('messages', values.messages, R.perf.messages),
+        size: intOption('size', values.size, R.perf.size),
         stack: values.stack ?? shippedStack('loopback.xml'),
         cluster: values.cluster!,
-        timeoutMs: Number(values.timeout) || 30_000,
+        timeoutMs: intOption('timeout', values.timeout, R.perf.timeout),
         out: (l) => console.log(l),
       });
       return r.delivered === r.expected ? 0 : 1;
@@ -133,9 +144,19 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** parseArgs' own errors (unknown option, missing value, stray argument) are usage errors too. */
+function isUsageError(err: unknown): err is Error {
+  return err instanceof UsageError || (err instanceof TypeError && String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_'));
+}
+
 main(process.argv.slice(2)).then(
   (code) => (process.exitCode = code),
   (err: unknown) => {
+    if (isUsageError(err)) {
+      process.stderr.write(`tsgroups ${process.argv[2] ?? ''}: ${err.message}\n(tsgroups help lists the commands and their options)\n`);
+      process.exitCode = 2;
+      return;
+    }
     console.error(err instanceof Error ? `${err.name}: ${err.message}` : err);
     process.exitCode = 1;
   },

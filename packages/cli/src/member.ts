@@ -54,8 +54,9 @@ const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as
  * member, awaiting each send), `report` (what was received from each sender's bursts),
  * `perf M S [TIMEOUT_MS]` (the multicast benchmark: multicast M messages of S bytes, awaiting each
  * send, and count the perf multicasts received from every member, own included, until there are
- * N*M, N the size of the current view, or the timeout (default 120 s) passes; then print
- * `perf` with received, elapsedMs (from the command to the last delivery) and rate =
+ * N*M, N the size of the current view, or the timeout (default 120 s, counted from the command:
+ * it stops the sending too) passes; then print `perf` with sent, received, elapsedMs (from the
+ * command to the last delivery) and rate =
  * received / elapsedMs * 1000), `exit` (close the channel, exit 0). SIGTERM, SIGINT and the end
  * of stdin act as `exit`.
  * @returns the exit code
@@ -211,11 +212,24 @@ export async function runMember(o: MemberOptions): Promise<number> {
           resolve();
         }
       });
+      // The timeout bounds sending and delivery together: a send that waits for credits
+      // that never come must not hold the command (and the benchmark) for ever.
+      const timeoutMs = Math.min(2 ** 31 - 1, Math.max(1, Math.floor(Number(timeout)) || 120_000));
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((r) => (timer = setTimeout(r, Number(timeout) || 120_000)));
+      let expired = false;
+      const late = new Promise<void>((r) => {
+        timer = setTimeout(() => {
+          expired = true;
+          r();
+        }, timeoutMs);
+      });
+      let sent = 0;
+      const sending = (async () => {
+        for (; sent < nm && !expired; sent++) await channel.send(null, payload);
+      })();
       try {
-        for (let i = 0; i < nm; i++) await channel.send(null, payload);
-        await Promise.race([allReceived, late]);
+        await Promise.race([sending, late]); // race() also handles a rejection of sending after the timeout
+        if (!expired) await Promise.race([allReceived, late]);
       } finally {
         clearTimeout(timer);
       }
@@ -226,7 +240,7 @@ export async function runMember(o: MemberOptions): Promise<number> {
       perf.expected = Infinity;
       perf.done = undefined;
       const rate = elapsedMs > 0 ? Math.round((received / elapsedMs) * 1000) : 0;
-      out({ event: 'perf', viewSize: members, sent: nm, size: ns, received, expected, elapsedMs: Math.round(elapsedMs), rate });
+      out({ event: 'perf', viewSize: members, sent, size: ns, received, expected, elapsedMs: Math.round(elapsedMs), rate });
     },
     exit: () => exit(0),
   };

@@ -12,14 +12,14 @@ export interface ProcessPerfOptions {
   stack?: string;
   /** The compiled CLI that runs `member` (default: dist/main.js next to this module). */
   cli?: string;
-  /** How long each member may take to receive everything after the start (ms). */
+  /** How long each member may take to send and receive everything after the start (ms). */
   timeoutMs: number;
   out: (line: string) => void;
 }
 
 export interface ProcessPerfResult {
   /** Per member, in start order. */
-  members: { name: string; received: number; expected: number; elapsedMs: number; rate: number }[];
+  members: { name: string; sent: number; received: number; expected: number; elapsedMs: number; rate: number }[];
   /** Median over the members of their rates (msgs/s delivered, own included). */
   medianRate: number;
   /** True if every member received processes * messages multicasts. */
@@ -64,10 +64,11 @@ export async function runProcessPerf(o: ProcessPerfOptions): Promise<ProcessPerf
     const from = procs.map((p) => p.lines.length);
     for (const p of procs) p.send(`perf ${o.messages} ${o.size} ${o.timeoutMs}`);
     const results = await Promise.all(
-      procs.map((p, i) => p.waitForLine((l) => l.event === 'perf', o.timeoutMs + 30_000, `${p.name}'s perf result`, from[i])),
+      procs.map((p, i) => p.waitForLine((l) => l.event === 'perf', Math.min(2 ** 31 - 1, o.timeoutMs + 30_000), `${p.name}'s perf result`, from[i])),
     );
     const members = results.map((l, i) => ({
       name: procs[i]!.name,
+      sent: l.sent ?? 0,
       received: l.received ?? 0,
       expected: l.expected ?? 0,
       elapsedMs: l.elapsedMs ?? 0,
@@ -76,8 +77,13 @@ export async function runProcessPerf(o: ProcessPerfOptions): Promise<ProcessPerf
     const sorted = members.map((m) => m.rate).sort((a, b) => a - b);
     const mid = sorted.length >> 1;
     const medianRate = Math.round(sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2);
-    const complete = members.every((m) => m.received === o.processes * o.messages && m.expected === o.processes * o.messages);
-    for (const m of members) o.out(`  ${m.name}: ${m.rate} msgs/s (${m.received}/${m.expected} in ${m.elapsedMs} ms)`);
+    const complete = members.every(
+      (m) => m.sent === o.messages && m.received === o.processes * o.messages && m.expected === o.processes * o.messages,
+    );
+    for (const m of members) {
+      const cut = m.sent < o.messages ? `; the timeout stopped its sending after ${m.sent} of ${o.messages}` : '';
+      o.out(`  ${m.name}: ${m.rate} msgs/s (${m.received}/${m.expected} in ${m.elapsedMs} ms${cut})`);
+    }
     o.out(
       `perf: ${o.processes} processes x ${o.messages} msgs of ${o.size} B: ${medianRate} msgs/s delivered per member (median; ` +
         `${sorted[0]}–${sorted[sorted.length - 1]}), ${complete ? 'every member received all' : 'INCOMPLETE'}`,

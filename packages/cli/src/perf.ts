@@ -6,7 +6,7 @@ export interface PerfOptions {
   size: number;
   stack: string;
   cluster: string;
-  /** Give up waiting for deliveries after this long (lost datagrams are not retransmitted yet). */
+  /** The whole run, sending and delivery, takes at most this long (ms) from the first send. */
   timeoutMs: number;
   out: (line: string) => void;
 }
@@ -22,13 +22,17 @@ export interface PerfResult {
   msgsPerSecPerMember: number;
   delivered: number;
   expected: number;
+  /** Multicasts each member sent: `messages`, or fewer if the timeout ended the sending. */
+  sent: number;
   elapsedMs: number;
 }
 
 /**
  * The multicast benchmark of the JGroups anchor (shared/anchors/jgroups): `members` channels
  * in this process each multicast `messages` messages of `size` bytes; every member counts
- * what it receives, its own included, until it has all of them or the timeout passes.
+ * what it receives, its own included, until it has all of them or the timeout passes. The
+ * timeout bounds the sending too: when it passes, the members stop sending, and the result
+ * says how many they sent.
  */
 export async function runPerf(o: PerfOptions): Promise<PerfResult> {
   const channels: Channel[] = [];
@@ -46,14 +50,18 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
     await until(() => channels.every((c) => c.getView()?.size() === o.members), 10_000);
     const payload = new Uint8Array(o.size);
     const start = performance.now();
+    const deadline = start + o.timeoutMs;
     // Send in slices so the bundler gets full turns and receivers get to run in between.
     const slice = 1000;
-    for (let sent = 0; sent < o.messages; sent += slice) {
+    let sent = 0;
+    while (sent < o.messages && performance.now() < deadline) {
       const n = Math.min(slice, o.messages - sent);
       for (const ch of channels) for (let k = 0; k < n; k++) void ch.send(null, payload);
+      sent += n;
       await new Promise<void>((r) => setImmediate(r));
     }
-    await until(() => counts.every((c) => c >= expected), o.timeoutMs).catch(() => undefined);
+    const want = o.members * sent;
+    await until(() => counts.every((c) => c >= want), Math.max(0, deadline - performance.now())).catch(() => undefined);
     const elapsedMs = performance.now() - start;
     // Give STABLE its rounds, then see what is still held and how much memory the run left.
     const held = () => channels.reduce((n, c) => n + nakackStat(c, 'messagesHeld'), 0);
@@ -64,6 +72,7 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
       msgsPerSecPerMember: Math.round(rates[rates.length >> 1]!),
       delivered: counts.reduce((a, b) => a + b, 0),
       expected: expected * o.members,
+      sent,
       elapsedMs: Math.round(elapsedMs),
       rssMiB: Math.round(process.memoryUsage().rss / 1048576),
       messagesHeld: channels.some((c) => c.getProtocolStack().findProtocol('NAKACK2')) ? held() : -1,
@@ -71,6 +80,7 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
     };
     o.out(
       `perf: ${o.members} members x ${o.messages} msgs of ${o.size} B on ${o.stack}: ` +
+        (sent < o.messages ? `the ${o.timeoutMs} ms timeout stopped the sending after ${sent} msgs per member; ` : '') +
         `${result.msgsPerSecPerMember} msgs/s delivered per member (median), ` +
         `${result.delivered}/${result.expected} delivered in ${result.elapsedMs} ms; ` +
         `RSS ${result.rssMiB} MiB, ${result.messagesHeld < 0 ? 'no NAKACK2' : `${result.messagesHeld} messages held for retransmission, ${result.retransmissions} retransmissions`}`,
