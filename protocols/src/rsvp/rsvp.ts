@@ -1,7 +1,9 @@
 import {
   type Address,
   AbortError,
+  Collector,
   type DownResult,
+  type EndOfTurnTask,
   Flag,
   Message,
   type MessageBatch,
@@ -21,15 +23,16 @@ type Header = tsgroups.protocols.RsvpHeader.$Properties;
 /** An RSVP message waiting for acknowledgements. */
 interface Entry {
   readonly id: number;
-  /** Members that have not acknowledged yet. */
-  readonly waiting: Set<Address>;
+  /** Waits for the members that have not acknowledged yet; rejects with ERR_TIMEOUT after `timeout`. */
+  readonly acks: Collector<void>;
   /** A copy of the message as it was before it went down: resends are copies of it. */
   readonly template: Message | null;
-  readonly resolve: () => void;
-  readonly reject: (err: unknown) => void;
-  timeoutTask: ScheduledTask | null;
   resendTask: ScheduledTask | null;
+  /** The message never went out: the wait ended without counting as completed. */
+  dropped: boolean;
 }
+
+function ignore(): void {}
 
 /** Ids of RSVP messages recently delivered from one sender, oldest first. */
 const MAX_RECENT_IDS = 1024;
@@ -39,8 +42,8 @@ const MAX_RECENT_IDS = 1024;
  * message with {@link Flag.RSVP} gets an RsvpHeader (REQ, a per-sender id) and `send()`
  * resolves when every member of the view but the sender (or, for a unicast, the destination)
  * acknowledged it, or rejects with a TimeoutError (`ERR_TIMEOUT`) after `timeout`. A receiver
- * delivers the message first and then answers ACK, so when the send resolves every receiver
- * has delivered it.
+ * delivers the message first and answers ACK at the end of that turn, so when the send
+ * resolves every receiver has delivered it.
  *
  * Members that have not acknowledged get the message again (by unicast) every
  * `resendInterval`; receivers deliver each (sender, id) once and acknowledge every copy.
@@ -65,8 +68,9 @@ export class RSVP extends Protocol {
   private readonly pending = new Map<number, Entry>();
   /** sender -> ids of its RSVP messages delivered here recently (insertion order = age). */
   private readonly delivered = new Map<Address, Set<number>>();
-  // For upBatch: the REQs delivered with the batch, acknowledged once it went up.
-  private acks: Message[] | null = null;
+  /** ACKs of REQs delivered in this turn, sent at its end (after the REQs went up). */
+  private acksToSend: Message[] = [];
+  private ackTask: EndOfTurnTask | null = null;
 
   readonly stats = {
     sent: 0,
@@ -83,8 +87,10 @@ export class RSVP extends Protocol {
     this.pending.clear();
     for (const e of entries) {
       this.cancelTasks(e);
-      e.reject(new AbortError(`RSVP message ${e.id}: the channel stopped before every member acknowledged it`));
+      e.acks.cancel(new AbortError(`RSVP message ${e.id}: the channel stopped before every member acknowledged it`));
     }
+    this.ackTask?.cancel();
+    this.acksToSend = [];
     this.delivered.clear();
     this.view = null;
   }
@@ -124,106 +130,93 @@ export class RSVP extends Protocol {
       // A resend goes by unicast; the receiver restores the multicast destination.
       if (msg.dest === null) template.putHeader(ProtocolId.RSVP, { type: T.REQ, id, multicast: true } satisfies Header);
     }
-    let resolve!: () => void;
-    let reject!: (err: unknown) => void;
-    const acked = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const e: Entry = { id, waiting, template, resolve, reject, timeoutTask: null, resendTask: null };
+    const acks = new Collector<void>(waiting, { timer: this.timer, timeout: this.timeout, what: `RSVP message ${id}` });
+    const e: Entry = { id, acks, template, resendTask: null, dropped: false };
     this.pending.set(id, e);
-    e.timeoutTask = this.timer.schedule(this.timeout, () => this.onTimeout(e));
     if (template !== null) {
       e.resendTask = this.timer.scheduleWithFixedDelay(this.resendInterval, this.resendInterval, () => this.resend(e));
     }
+    const acked = acks.done.then(
+      () => {
+        this.finish(e);
+        if (!e.dropped) this.stats.completed++;
+      },
+      (err: unknown) => {
+        this.finish(e);
+        if (err instanceof TimeoutError) this.stats.timedOut++;
+        throw err;
+      },
+    );
 
     let res: DownResult;
     try {
       res = this.downProt.down(msg);
     } catch (err) {
-      this.finish(e);
+      this.drop(e);
       throw err;
     }
     if (res === undefined) return acked;
+    // Observed once `res` settles; a rejection before that (the channel stopped) is not unhandled.
+    acked.catch(ignore);
     return res.then(
       () => acked,
       (err: unknown) => {
-        // The message never went out: stop waiting for it (acked is left unsettled, unobserved).
-        this.finish(e);
+        this.drop(e);
         throw err;
       },
     );
   }
 
+  /** The message never went out: stop waiting for it (its wait ends quietly, unobserved). */
+  private drop(e: Entry): void {
+    e.dropped = true;
+    this.finish(e);
+    e.acks.complete();
+  }
+
   private resend(e: Entry): void {
     if (this.pending.get(e.id) !== e || e.template === null) return;
-    for (const m of e.waiting) {
+    for (const m of e.acks.missing()) {
       const copy = e.template.copy(false).setDest(m);
       this.stats.resent++;
       this.sendQuietly(copy, `resending RSVP message ${e.id} to ${m}`);
     }
   }
 
-  private onTimeout(e: Entry): void {
-    if (this.pending.get(e.id) !== e) return;
-    this.finish(e);
-    this.stats.timedOut++;
-    const missing = [...e.waiting].join(', ');
-    e.reject(new TimeoutError(`RSVP message ${e.id}: no acknowledgement from ${missing} within ${this.timeout} ms`));
-  }
-
   private onAck(from: Address, id: number): void {
     this.stats.acksReceived++;
-    const e = this.pending.get(id);
-    if (e !== undefined && e.waiting.delete(from) && e.waiting.size === 0) this.complete(e);
+    this.pending.get(id)?.acks.add(from, undefined);
   }
 
-  private complete(e: Entry): void {
-    this.finish(e);
-    this.stats.completed++;
-    e.resolve();
-  }
-
-  /** Forgets an entry and cancels its timers (does not settle its Promise). */
+  /** Forgets an entry and cancels its resends (its wait is over or ending). */
   private finish(e: Entry): void {
     if (this.pending.get(e.id) === e) this.pending.delete(e.id);
     this.cancelTasks(e);
   }
 
   private cancelTasks(e: Entry): void {
-    e.timeoutTask?.cancel();
     e.resendTask?.cancel();
-    e.timeoutTask = e.resendTask = null;
+    e.resendTask = null;
   }
 
   // ---- receiving ----
+  // A REQ is an application message: it stays where it is in its batch (its order among the
+  // sender's messages matters), so RSVP keeps batches whole instead of using handleOwnMessage.
   override up(msg: Message): void {
-    const h = msg.getHeader<Header>(ProtocolId.RSVP);
-    if (h === undefined) {
-      this.upProt.up(msg);
-      return;
-    }
-    if (h.type === T.ACK) {
-      if (msg.src !== null) this.onAck(msg.src, h.id ?? 0);
-      return;
-    }
-    if (h.type !== T.REQ) return;
-    const ack = this.acceptRequest(msg, h);
-    if (ack === false) return; // a duplicate: acknowledged, not delivered again
-    this.upProt.up(msg);
-    if (ack !== null) this.sendQuietly(ack, 'sending an RSVP ack');
+    if (!this.consume(msg)) this.upProt.up(msg);
   }
 
   override upBatch(batch: MessageBatch): void {
-    batch.removeIf(this.takeOwn);
-    const acks = this.acks;
-    this.acks = null;
-    if (!batch.isEmpty()) this.upProt.upBatch(batch);
-    if (acks !== null) for (const a of acks) this.sendQuietly(a, 'sending an RSVP ack');
+    if (batch.removeIf(this.consume) > 0 && batch.isEmpty()) return;
+    this.upProt.upBatch(batch);
   }
 
-  /** Takes ACKs and duplicate REQs out of a batch; new REQs stay in and are acked after it went up. */
-  private readonly takeOwn = (msg: Message): boolean => {
+  /**
+   * The receive rule, for single messages and batches alike: true if RSVP takes `msg` (an ACK,
+   * a duplicate REQ, an unknown type); false if it goes up. A new REQ goes up and its ACK is
+   * sent at the end of the turn, after it was delivered.
+   */
+  private readonly consume = (msg: Message): boolean => {
     const h = msg.getHeader<Header>(ProtocolId.RSVP);
     if (h === undefined) return false;
     if (h.type === T.ACK) {
@@ -232,9 +225,18 @@ export class RSVP extends Protocol {
     }
     if (h.type !== T.REQ) return true;
     const ack = this.acceptRequest(msg, h);
-    if (ack === false) return true;
-    if (ack !== null) (this.acks ??= []).push(ack);
+    if (ack === false) return true; // a duplicate: acknowledged, not delivered again
+    if (ack !== null) {
+      this.acksToSend.push(ack);
+      (this.ackTask ??= this.timer.endOfTurnTask(this.sendAcks)).request();
+    }
     return false;
+  };
+
+  private readonly sendAcks = (): void => {
+    const acks = this.acksToSend;
+    this.acksToSend = [];
+    for (const a of acks) this.sendQuietly(a, 'sending an RSVP ack');
   };
 
   /**
@@ -284,9 +286,8 @@ export class RSVP extends Protocol {
     if (old === null) return;
     // Members that left will not acknowledge; a member that was never in the view (a unicast
     // to a stranger) is still waited for until the timeout.
-    for (const e of [...this.pending.values()]) {
-      for (const m of e.waiting) if (old.containsMember(m) && !view.containsMember(m)) e.waiting.delete(m);
-      if (e.waiting.size === 0) this.complete(e);
-    }
+    const left = old.members.filter((m) => !view.containsMember(m));
+    if (left.length === 0) return;
+    for (const e of [...this.pending.values()]) for (const m of left) e.acks.memberLeft(m);
   }
 }
