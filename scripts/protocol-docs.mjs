@@ -19,7 +19,11 @@ export function renderProtocolDocs(lib) {
     'Every built-in protocol, as named in XML. Attributes are written in snake_case in XML',
     '(`join_timeout="2s"`) or in camelCase with `protocol.setValue(...)` in code. Sizes take',
     '`K`/`M`/`G` (decimal) or `KiB`/`MiB`/`GiB`; durations take `ms`, `s`, `m`, `h` (a bare number',
-    'is milliseconds).',
+    'is milliseconds) and are at most 2147483647 ms (2^31-1, about 24.8 days). An `int` is decimal',
+    'digits only (`0x10`, `1e3` are errors). An `address` is an IPv4 address, `localhost`/`loopback`,',
+    '`site_local` or the name of a network interface of this machine; a `multicast-address` is an',
+    'IPv4 address in 224.0.0.0/4. Every value, and values that depend on each other (as the',
+    'descriptions say), are checked when the stack is built: the Channel constructor refuses them.',
     '',
   ];
   for (const name of registeredProtocolNames()) {

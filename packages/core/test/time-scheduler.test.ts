@@ -1,5 +1,7 @@
-import { jest } from '@jest/globals';
 import { TimeScheduler } from '@tsgroups/core';
+
+/** Jest's API: in ES modules it is `import.meta.jest` (the global `jest` is not defined). */
+const jestApi = (import.meta as unknown as { jest: typeof jest }).jest;
 
 /** Polls `cond` every few ms until it holds; rejects after `timeoutMs`. */
 function waitUntil(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
@@ -228,7 +230,7 @@ test('many tasks with random delays run in non-decreasing due order', async () =
 });
 
 test('a delay beyond 2^31-1 ms runs when due, and Node is never asked for a timer it would cut to 1 ms', () => {
-  jest.useFakeTimers();
+  jestApi.useFakeTimers();
   const fakeSetTimeout = globalThis.setTimeout;
   const delays: number[] = [];
   globalThis.setTimeout = ((fn: () => void, ms?: number) => {
@@ -242,21 +244,21 @@ test('a delay beyond 2^31-1 ms runs when due, and Node is never asked for a time
     s.schedule(long, () => ran++);
     let periodic = 0;
     s.scheduleWithFixedDelay(long, long, () => periodic++);
-    jest.advanceTimersByTime(2 ** 31 - 1);
+    jestApi.advanceTimersByTime(2 ** 31 - 1);
     expect(ran).toBe(0); // the first (clamped) Node timer fired; the task is not due yet
-    jest.advanceTimersByTime(4000);
+    jestApi.advanceTimersByTime(4000);
     expect(ran).toBe(0);
-    jest.advanceTimersByTime(2000);
+    jestApi.advanceTimersByTime(2000);
     expect(ran).toBe(1);
     expect(periodic).toBe(1);
-    jest.advanceTimersByTime(long);
+    jestApi.advanceTimersByTime(long);
     expect(periodic).toBe(2);
     expect(delays.length).toBeGreaterThan(0);
     expect(Math.max(...delays)).toBeLessThanOrEqual(2 ** 31 - 1);
   } finally {
     globalThis.setTimeout = fakeSetTimeout;
     for (const s of schedulers.splice(0)) s.close();
-    jest.useRealTimers();
+    jestApi.useRealTimers();
   }
 });
 

@@ -45,7 +45,7 @@ export class FD_ALL3 extends Protocol {
   static override readonly provides: readonly string[] = ['failure-detection'];
   static override readonly properties: PropertyDecls = {
     interval: { type: 'duration', min: 1, description: 'How often a heartbeat is sent and the timeouts are checked' },
-    timeout: { type: 'duration', min: 1, description: 'A member not heard from for this long is suspected' },
+    timeout: { type: 'duration', min: 1, description: 'A member not heard from for this long is suspected (must be above interval)' },
   };
 
   interval = 8000;

@@ -77,7 +77,7 @@ export class FD_SOCK2 extends Protocol {
   static override readonly requiresBelow: readonly string[] = ['transport'];
   static override readonly properties: PropertyDecls = {
     bindPort: { type: 'int', min: 0, max: 65535, description: 'Port of the TCP server (0: any free port)' },
-    portRange: { type: 'int', min: 0, max: 1000, description: 'With bind_port > 0: how many ports above it are tried too' },
+    portRange: { type: 'int', min: 0, max: 1000, description: 'With bind_port > 0: how many ports above it are tried too (bind_port + port_range at most 65535)' },
     getPortInterval: { type: 'duration', min: 1, description: 'How often GET_PORT is resent to a neighbour that has not answered' },
     connectTimeout: { type: 'duration', min: 1, description: 'How long a connect to the neighbour may take (one retry, then it is suspected)' },
     keepAlive: { type: 'boolean', description: 'Enable TCP keepalive on the connection to the neighbour' },

@@ -35,7 +35,7 @@ export class MERGE3 extends Protocol {
   static override readonly requiresBelow: readonly string[] = ['transport'];
   static override readonly requiresAbove: readonly string[] = ['gms'];
   static override readonly properties: PropertyDecls = {
-    minInterval: { type: 'duration', min: 1, description: 'Shortest time between two INFO messages of a member' },
+    minInterval: { type: 'duration', min: 1, description: 'Shortest time between two INFO messages of a member (not above max_interval)' },
     maxInterval: { type: 'duration', min: 1, description: 'Longest time between two INFO messages of a member' },
     checkInterval: { type: 'duration', description: 'How often a coordinator looks for subgroups (0: max_interval / 2)' },
   };
