@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ConfigError } from './errors.js';
+import { snakeToCamel } from './properties.js';
 import { lookupProtocol, registeredProtocolNames } from './protocol-registry.js';
 import { ProtocolStack } from './protocol-stack.js';
 
@@ -125,7 +126,21 @@ export function buildStack(configs: ProtocolConfig[], source = 'code'): Protocol
       );
     }
     const p = new cls();
-    for (const [attr, value] of Object.entries(properties)) p.setValue(attr, value, source);
+    const seen = new Map<string, string>(); // property (camelCase) -> attribute that set it
+    for (const [attr, value] of Object.entries(properties)) {
+      // `join_timeout` and `joinTimeout` name one property: both on one element is a mistake, not "last wins".
+      const prop = snakeToCamel(attr);
+      const first = seen.get(prop);
+      if (first !== undefined) {
+        throw new ConfigError('ERR_CONFIG_BAD_VALUE', `attributes "${first}" and "${attr}" set the same property`, {
+          source,
+          element: name,
+          attribute: attr,
+        });
+      }
+      seen.set(prop, attr);
+      p.setValue(attr, value, source);
+    }
     stack.addProtocol(p);
   }
   stack.validate();

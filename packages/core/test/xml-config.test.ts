@@ -273,6 +273,12 @@ describe('buildStack / loadStackXml', () => {
     ]);
   });
 
+  test('one property set by two attributes (snake_case and camelCase) is refused, not "last wins"', () => {
+    const err = configError(() => buildStack([{ name: 'TEST_XML_TRANSPORT', properties: { bind_port: '1', bindPort: '2' } }], 's'));
+    expect(err).toMatchObject({ code: 'ERR_CONFIG_BAD_VALUE', source: 's', element: 'TEST_XML_TRANSPORT', attribute: 'bindPort' });
+    expect(err.message).toMatch(/"bind_port" and "bindPort" set the same property/);
+  });
+
   test('buildStack takes parsed configs directly', () => {
     const stack = buildStack([{ name: 'TEST_XML_TRANSPORT', properties: { bindPort: '1234' } }], 'code');
     expect((stack.getTransport() as XmlTransport).bindPort).toBe(1234);
