@@ -1,7 +1,7 @@
 // Generates protobufjs static code (ES module + type declarations) from each package's .proto
 // files. Runs before tsc and jest; the output is not committed (see .gitignore).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +12,16 @@ const targets = [
   ['packages/core', ['wire/wire.proto'], 'wire'],
   ['protocols', ['headers.proto'], 'headers'],
 ];
+
+// pbts always writes `import Long = require("long")`; with --force-number no type uses Long, and
+// `long` is no dependency of ours, so the line would break a consumer's type check (without
+// skipLibCheck) of our published declarations. Drop it; fail loudly if Long is ever used.
+function dropUnusedLong(dts) {
+  const text = readFileSync(dts, 'utf8');
+  const out = text.replace(/^import Long = require\("long"\);\r?\n/m, '');
+  if (/\bLong\b/.test(out)) throw new Error(`gen-proto: ${dts} uses Long: add "long" to the package's dependencies`);
+  if (out !== text) writeFileSync(dts, out);
+}
 
 function newer(out, inputs) {
   if (!existsSync(out)) return false;
@@ -31,6 +41,7 @@ for (const [pkg, protos, name] of targets) {
     execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--force-number', '--no-create', '--no-verify',
       '--no-convert', '--no-delimited', '--no-typeurl', '--no-service', '-o', js, ...inputs], { stdio: 'inherit' });
     execFileSync(bin('pbts'), ['--no-comments', '-o', dts, js], { stdio: 'inherit' });
+    dropUnusedLong(dts);
     console.log(`gen-proto: ${relative(root, js)}`);
   }
   // tsc does not copy .js sources: place the generated module next to the compiled code.

@@ -307,10 +307,10 @@ describe('channel states', () => {
 });
 
 describe('stacks from XML', () => {
-  test('new Channel(path) and new Channel(xmlText) build the same stack', async () => {
+  test('new Channel(path) and Channel.fromXml(xmlText) build the same stack', async () => {
     const fromPath = new Channel(stackPath('loopback.xml'));
     const { readFileSync } = await import('node:fs');
-    const fromText = new Channel(readFileSync(stackPath('loopback.xml'), 'utf8'));
+    const fromText = Channel.fromXml(readFileSync(stackPath('loopback.xml'), 'utf8'));
     extra.push(fromPath, fromText);
     expect(fromPath.getProtocolStack().printProtocolSpec()).toBe('SHARED_LOOPBACK -> SHARED_LOOPBACK_PING -> GMS');
     expect(fromText.getProtocolStack().printProtocolSpec()).toBe(fromPath.getProtocolStack().printProtocolSpec());
@@ -335,7 +335,7 @@ describe('stacks from XML', () => {
     const wrap = (inner: string) => `<config><SHARED_LOOPBACK/><SHARED_LOOPBACK_PING/>${inner}</config>`;
     const err = (xml: string): ConfigError => {
       try {
-        new Channel(xml);
+        Channel.fromXml(xml);
       } catch (e) {
         return e as ConfigError;
       }

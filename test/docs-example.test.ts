@@ -12,6 +12,7 @@ import {
   Reader,
   registerProtocol,
   setLogger,
+  stackFromXml,
   Writer,
 } from 'tsgroups';
 import { main } from '../docs/examples/getting-started.js';
@@ -66,7 +67,7 @@ function sendBelowStamp(ch: Channel, msg: Message): void {
 
 describe('the STAMP protocol of writing-a-protocol.md', () => {
   test('every delivered message carries a stamp from its sender, with seqs that increase per sender', async () => {
-    members = await startCluster(3, () => STAMP_XML, uniqueCluster('stamp'));
+    members = await startCluster(3, () => stackFromXml(STAMP_XML), uniqueCluster('stamp'));
     const chans = members.map((m) => m.channel);
     expect(chans[0]!.getProtocolStack().printProtocolSpec()).toBe('SHARED_LOOPBACK -> SHARED_LOOPBACK_PING -> STAMP -> GMS');
     for (let i = 0; i < 20; i++) for (const ch of chans) void ch.send(null, `${ch.getName()}${i}`);
@@ -97,7 +98,7 @@ describe('the STAMP protocol of writing-a-protocol.md', () => {
   });
 
   test('a message that bypasses STAMP arrives unstamped: counted, dropped and logged', async () => {
-    members = await startCluster(2, () => STAMP_XML, uniqueCluster('stamp'));
+    members = await startCluster(2, () => stackFromXml(STAMP_XML), uniqueCluster('stamp'));
     const [a, b] = members.map((m) => m.channel) as [Channel, Channel];
     const warnings = captureWarnings();
     sendBelowStamp(a, new Message(null, 'sneaky'));
@@ -112,7 +113,7 @@ describe('the STAMP protocol of writing-a-protocol.md', () => {
   });
 
   test('a stamp whose seq goes backwards counts as out of order (unless check_order is false)', async () => {
-    members = await startCluster(2, () => STAMP_XML, uniqueCluster('stamp'));
+    members = await startCluster(2, () => stackFromXml(STAMP_XML), uniqueCluster('stamp'));
     const [a, b] = members.map((m) => m.channel) as [Channel, Channel];
     for (const v of ['one', 'two', 'three']) await a.send(null, v);
     const forged: StampHeader = { seq: 1, sender: String(a.getAddress()) };
@@ -131,7 +132,7 @@ describe('the STAMP protocol of writing-a-protocol.md', () => {
 
   test('check_order="false" turns the order check off', async () => {
     const xml = STAMP_XML.replace('check_order="true"', 'check_order="false"');
-    members = await startCluster(2, () => xml, uniqueCluster('stamp'));
+    members = await startCluster(2, () => stackFromXml(xml), uniqueCluster('stamp'));
     const [a] = members.map((m) => m.channel) as [Channel, Channel];
     expect(stampOf(a).checkOrder).toBe(false);
     await a.send(null, 'one');
@@ -143,7 +144,7 @@ describe('the STAMP protocol of writing-a-protocol.md', () => {
 
   test('SHUFFLE below STAMP reorders what arrives: STAMP counts it, and delivers every message', async () => {
     const xml = STAMP_XML.replace('<STAMP', '<SHUFFLE up="true" max_size="10" seed="7"/>\n  <STAMP');
-    members = await startCluster(2, () => xml, uniqueCluster('stamp'));
+    members = await startCluster(2, () => stackFromXml(xml), uniqueCluster('stamp'));
     const [a, b] = members.map((m) => m.channel) as [Channel, Channel];
     expect(b.getProtocolStack().printProtocolSpec()).toBe('SHARED_LOOPBACK -> SHARED_LOOPBACK_PING -> SHUFFLE -> STAMP -> GMS');
     for (let i = 0; i < 50; i++) void a.send(null, i);
@@ -156,7 +157,7 @@ describe('the STAMP protocol of writing-a-protocol.md', () => {
   test('a wrong attribute or value on <STAMP> fails with a ConfigError naming STAMP and the attribute', () => {
     const configError = (xml: string): ConfigError => {
       try {
-        extra.push(new Channel(xml));
+        extra.push(Channel.fromXml(xml));
       } catch (err) {
         expect(err).toBeInstanceOf(ConfigError);
         return err as ConfigError;

@@ -6,8 +6,8 @@ import {
   EventType,
   FD_ALL3,
   GMS,
-  loadStackXml,
   type ProtocolStack,
+  stackFromXml,
   VERIFY_SUSPECT2,
 } from 'tsgroups';
 import {
@@ -228,12 +228,12 @@ describe('FD_ALL3 + VERIFY_SUSPECT2', () => {
 describe('configuration', () => {
   test('XML sets the properties; VERIFY_SUSPECT2 needs a failure detector below it', () => {
     const xml = (fd: string) => `<config xmlns="urn:org:tsgroups"><SHARED_LOOPBACK/><SHARED_LOOPBACK_PING/>${fd}<VERIFY_SUSPECT2 timeout="1.5s"/><GMS/></config>`;
-    const stack = loadStackXml(xml('<FD_ALL3 interval="2s" timeout="10s"/>'));
+    const stack = stackFromXml(xml('<FD_ALL3 interval="2s" timeout="10s"/>'));
     expect(stack.findProtocol(FD_ALL3)!.interval).toBe(2000);
     expect(stack.findProtocol(FD_ALL3)!.timeout).toBe(10000);
     expect(stack.findProtocol(VERIFY_SUSPECT2)!.timeout).toBe(1500);
     const defaults = new FD_ALL3();
     expect([defaults.interval, defaults.timeout, new VERIFY_SUSPECT2().timeout]).toEqual([8000, 40000, 1000]);
-    expect(() => loadStackXml(xml('')).validate()).toThrow(/VERIFY_SUSPECT2 requires "failure-detection" below/);
+    expect(() => stackFromXml(xml('')).validate()).toThrow(/VERIFY_SUSPECT2 requires "failure-detection" below/);
   });
 });

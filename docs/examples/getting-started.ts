@@ -1,12 +1,7 @@
 // The first program of docs/getting-started.md (the guide shows this file verbatim, and
 // test/docs-example.test.ts runs it). Two members, alice and bob, join one cluster in this
 // process, exchange messages, and leave.
-import { fileURLToPath } from 'node:url';
 import { Channel, ChannelStateError, ConfigError, Flag, Message } from 'tsgroups';
-
-// The shipped in-process stack. A relative path such as 'stacks/loopback.xml' works too, but
-// is resolved against the current directory; this one is relative to this file.
-const LOOPBACK_XML = fileURLToPath(new URL('../../stacks/loopback.xml', import.meta.url));
 
 export interface GettingStartedResult {
   /** Every line the program printed, in order. */
@@ -30,8 +25,9 @@ export async function main(
     print(line);
   };
 
-  const alice = new Channel(LOOPBACK_XML).setName('alice');
-  const bob = new Channel(LOOPBACK_XML).setName('bob');
+  // 'loopback.xml' names a stack that the tsgroups package ships (a path to a file works too).
+  const alice = new Channel('loopback.xml').setName('alice');
+  const bob = new Channel('loopback.xml').setName('bob');
   try {
     // alice listens the JGroups way, with a receiver.
     alice.setReceiver({
@@ -93,7 +89,7 @@ export async function main(
 
   // A wrong stack fails when the channel is created, naming the element and the attribute.
   try {
-    new Channel('<config><SHARED_LOOPBACK/><SHARED_LOOPBACK_PING/><GMS join_timeout="soon"/></config>');
+    Channel.fromXml('<config><SHARED_LOOPBACK/><SHARED_LOOPBACK_PING/><GMS join_timeout="soon"/></config>');
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     result.errors.push(err.code); // ERR_CONFIG_BAD_VALUE, element GMS, attribute join_timeout

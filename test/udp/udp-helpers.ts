@@ -1,4 +1,4 @@
-import { loadStackXml, type ProtocolStack, substituteVariables } from 'tsgroups';
+import { type ProtocolStack, stackFromXml, substituteVariables } from 'tsgroups';
 import { stackXml } from '../helpers/cluster.js';
 
 /** A multicast group and port of this test run's own, so parallel runs cannot cross-talk. */
@@ -36,5 +36,5 @@ export function udpStackText(group: McastGroup, extra: Record<string, string> = 
 
 /** A protocol stack built from stacks/udp.xml for `group`. */
 export function udpStack(group: McastGroup, extra: Record<string, string> = {}): ProtocolStack {
-  return loadStackXml(stackXml('udp.xml'), udpVariables(group, extra));
+  return stackFromXml(stackXml('udp.xml'), { source: 'udp.xml', env: udpVariables(group, extra) });
 }

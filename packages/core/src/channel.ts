@@ -10,7 +10,7 @@ import { ProtocolStack, type UpHandler } from './protocol-stack.js';
 import type { Protocol } from './protocol.js';
 import type { ChannelListener, Receiver } from './receiver.js';
 import { View } from './view.js';
-import { loadStackXml } from './xml-config.js';
+import { loadStackXml, stackFromXml } from './xml-config.js';
 
 /** The typed events a channel emits (in addition to calling its {@link Receiver}). */
 export interface ChannelEvents {
@@ -26,7 +26,10 @@ export interface ChannelEvents {
 
 export type ChannelState = 'unconnected' | 'connecting' | 'connected' | 'closed';
 
-/** What a channel is built from: a stack file path, XML text, a stack, or protocols (bottom first). */
+/**
+ * What a channel is built from: the name of a shipped stack (`'udp.xml'`) or a path to a stack
+ * file, a stack, or protocols (bottom first). XML text goes to {@link Channel.fromXml}.
+ */
 export type StackSpec = string | ProtocolStack | Protocol[];
 
 export interface ConnectOptions {
@@ -42,8 +45,20 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * as in JGroups; a call that the state does not allow raises a {@link ChannelStateError}.
  */
 export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
-  /** Used by `new Channel()` without a stack; set by the `tsgroups` package to its default stack. */
+  /**
+   * Used by `new Channel()` without a stack: a shipped stack's name or a path. The `tsgroups`
+   * package sets it to `'udp.xml'`, as JGroups defaults to its udp.xml.
+   */
   static defaultStack: string | undefined = undefined;
+
+  /**
+   * A channel on the stack that the XML text `xml` configures (`<config>...</config>`).
+   * @param source names the text in error messages (default `<inline xml>`)
+   * @throws ConfigError naming the source, element and attribute at fault
+   */
+  static fromXml(xml: string, source?: string): Channel {
+    return new Channel(stackFromXml(xml, { source }));
+  }
 
   readonly stack: ProtocolStack;
   private state: ChannelState = 'unconnected';
@@ -59,15 +74,28 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   private pending: Promise<void> | null = null;
 
   /**
-   * @param stack a path to an XML stack file, the XML text itself, a {@link ProtocolStack}, or
-   *   protocol instances from the bottom (transport) up
-   * @throws ConfigError if the configuration is wrong (unknown protocol or attribute, bad value,
-   *   malformed XML); TsgroupsError `ERR_STACK_DEPENDENCY` if a protocol's requirement is unmet
+   * @param stack the name of a shipped stack (`'udp.xml'`, `'loopback.xml'`: see
+   *   `shippedStackNames()`), a path to an XML stack file, a {@link ProtocolStack}, or protocol
+   *   instances from the bottom (transport) up; default {@link Channel.defaultStack}. A string is
+   *   never read as XML text: that is {@link Channel.fromXml}.
+   * @throws ConfigError naming the source, element and attribute at fault, for every
+   *   configuration error: a name or path not found (`ERR_CONFIG_STACK_NOT_FOUND`), malformed
+   *   XML or an element nested in a protocol element (`ERR_CONFIG_XML`), an unknown protocol or
+   *   attribute, a value of the wrong type or out of its bounds, values that do not fit
+   *   together (a protocol's `checkConfig`, `ERR_CONFIG_BAD_VALUE`), a requirement unmet, a
+   *   unique service provided twice or no membership protocol (GMS) (`ERR_STACK_DEPENDENCY`).
+   *   A stack the constructor accepts does not fail at `connect` for a configuration reason,
+   *   only for what the machine decides (a port in use).
    */
   constructor(stack?: StackSpec) {
     super();
     const spec = stack ?? Channel.defaultStack;
-    if (spec === undefined) throw new TsgroupsError('ERR_BAD_ARGUMENT', 'new Channel(): no stack given and no default stack set');
+    if (spec === undefined) {
+      throw new TsgroupsError(
+        'ERR_BAD_ARGUMENT',
+        'new Channel(): no stack given and no Channel.defaultStack set (the tsgroups package sets it to udp.xml)',
+      );
+    }
     if (typeof spec === 'string') this.stack = loadStackXml(spec);
     else if (spec instanceof ProtocolStack) this.stack = spec;
     else this.stack = new ProtocolStack(spec);

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve as resolvePath } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ConfigError } from './errors.js';
 import { snakeToCamel } from './properties.js';
@@ -147,17 +148,96 @@ export function buildStack(configs: ProtocolConfig[], source = 'code'): Protocol
   return stack;
 }
 
-/** A path to an XML file, or XML text (anything that starts with `<`). */
-export function loadStackXml(pathOrXml: string, env: Record<string, string | undefined> = process.env): ProtocolStack {
-  const trimmed = pathOrXml.trimStart();
-  if (trimmed.startsWith('<')) return buildStack(parseStackXml(trimmed, '<inline xml>', env), '<inline xml>');
+/**
+ * Builds a stack from XML text (the explicit form: a string given to {@link loadStackXml} or
+ * `new Channel(...)` is always a name or a path, never XML).
+ * @param options `source` names the text in error messages (default `<inline xml>`); `env`
+ *   supplies the `${VAR}`s (default `process.env`)
+ * @throws ConfigError naming the source, element and attribute at fault
+ */
+export function stackFromXml(
+  xml: string,
+  { source = '<inline xml>', env = process.env }: { source?: string; env?: Record<string, string | undefined> } = {},
+): ProtocolStack {
+  return buildStack(parseStackXml(xml, source, env), source);
+}
+
+/** Folders whose `*.xml` files can be named by their bare file name (`'udp.xml'`). */
+const stackDirectories: string[] = [];
+
+/**
+ * Adds a folder of stack files that bare names resolve against. The `tsgroups` package adds
+ * the folder of stacks it ships (udp.xml, loopback.xml ...), wherever it is installed.
+ */
+export function addStackDirectory(dir: string): void {
+  const abs = resolvePath(dir);
+  if (!stackDirectories.includes(abs)) stackDirectories.push(abs);
+}
+
+/** The bare names that resolve to a stack file: the `*.xml` files of the stack folders, sorted. */
+export function shippedStackNames(): string[] {
+  const names = new Set<string>();
+  for (const dir of stackDirectories) {
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch {
+      continue; // a folder that went away offers no names
+    }
+    for (const e of entries) if (e.endsWith('.xml')) names.add(e);
+  }
+  return [...names].sort();
+}
+
+/**
+ * The file that `nameOrPath` stands for. A bare file name (no folder part) of a shipped stack
+ * is that stack, whatever the working directory holds (write `./udp.xml` for a file of your
+ * own with that name); anything else is a path, relative to the working directory.
+ * @throws ConfigError `ERR_CONFIG_STACK_NOT_FOUND` naming the path tried and the shipped stacks
+ */
+export function resolveStack(nameOrPath: string): string {
+  if (nameOrPath === '') throw notFound(nameOrPath, 'an empty string names no stack');
+  if (basename(nameOrPath) === nameOrPath) {
+    for (const dir of stackDirectories) {
+      const candidate = join(dir, nameOrPath);
+      if (isFile(candidate)) return candidate;
+    }
+  }
+  const path = resolvePath(nameOrPath);
+  if (isFile(path)) return path;
+  throw notFound(nameOrPath, `no stack file at ${path}`);
+}
+
+/**
+ * Builds the stack of a shipped stack's name (`'udp.xml'`) or of a path to an XML file. XML
+ * text is not accepted here: use {@link stackFromXml} (or `Channel.fromXml`).
+ * @throws ConfigError if the name or path is not found, or the configuration is wrong
+ */
+export function loadStackXml(nameOrPath: string, env: Record<string, string | undefined> = process.env): ProtocolStack {
+  const path = resolveStack(nameOrPath);
   let text: string;
   try {
-    text = readFileSync(pathOrXml, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError('ERR_CONFIG_XML', `cannot read the stack file: ${(err as Error).message}`, { source: pathOrXml });
+    throw new ConfigError('ERR_CONFIG_XML', `cannot read the stack file: ${(err as Error).message}`, { source: path });
   }
-  return buildStack(parseStackXml(text, pathOrXml, env), pathOrXml);
+  return stackFromXml(text, { source: path, env });
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function notFound(nameOrPath: string, detail: string): ConfigError {
+  const names = shippedStackNames();
+  const shipped = names.length > 0 ? `shipped stacks: ${names.join(', ')}` : 'no shipped stacks (importing tsgroups adds them)';
+  const hint = nameOrPath.trimStart().startsWith('<') ? '; this looks like XML text: pass it to Channel.fromXml(text)' : '';
+  const source = nameOrPath.length > 80 ? `${nameOrPath.slice(0, 77)}...` : nameOrPath;
+  return new ConfigError('ERR_CONFIG_STACK_NOT_FOUND', `${detail}; ${shipped}${hint}`, { source: source || '""' });
 }
 
 function elementName(node: OrderedNode): string | undefined {

@@ -1,15 +1,18 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ConfigError,
   Protocol,
+  addStackDirectory,
   buildStack,
   loadStackXml,
   lookupProtocol,
   parseStackXml,
   registerProtocol,
   registeredProtocolNames,
+  shippedStackNames,
+  stackFromXml,
   substituteVariables,
   TsgroupsError,
   type PropertyDecls,
@@ -178,9 +181,9 @@ describe('substituteVariables', () => {
   });
 });
 
-describe('buildStack / loadStackXml', () => {
+describe('buildStack / stackFromXml / loadStackXml', () => {
   test('builds the protocols bottom to top with typed properties', () => {
-    const stack = loadStackXml(STACK, { BIND_ADDR: '127.0.0.22', GMS_TIMEOUT: '750ms' });
+    const stack = stackFromXml(STACK, { env: { BIND_ADDR: '127.0.0.22', GMS_TIMEOUT: '750ms' } });
     expect(stack.getProtocols().map((p) => p.name)).toEqual(['TEST_XML_GMS', 'TEST_XML_DISC', 'TEST_XML_TRANSPORT']);
     const tp = stack.getTransport() as XmlTransport;
     expect(tp).toBeInstanceOf(XmlTransport);
@@ -201,16 +204,16 @@ describe('buildStack / loadStackXml', () => {
     expect(lookupProtocol('org.jgroups.protocols.TEST_XML_X')).toBe(XmlX);
     expect(lookupProtocol('TEST_XML_GMS_ALIAS')).toBe(XmlMembership);
     expect(lookupProtocol('pbcast.NOPE')).toBeUndefined();
-    const stack = loadStackXml(
+    const stack = stackFromXml(
       '<config><org.jgroups.TEST_XML_TRANSPORT/><TEST_XML_DISC/><TEST_XML_GMS_ALIAS/><pbcast.TEST_XML_X/></config>',
-      {},
+      { env: {} },
     );
     expect(stack.getProtocols().map((p) => p.constructor)).toEqual([XmlX, XmlMembership, XmlDisc, XmlTransport]);
     expect(registeredProtocolNames()).toEqual(expect.arrayContaining(['TEST_XML_TRANSPORT', 'TEST_XML_GMS_ALIAS']));
   });
 
   test('an unknown protocol is ERR_CONFIG_UNKNOWN_PROTOCOL naming the element', () => {
-    const err = configError(() => loadStackXml('<config><TEST_XML_TRANSPORT/><TEST_XML_NOPE a="1"/></config>', {}));
+    const err = configError(() => stackFromXml('<config><TEST_XML_TRANSPORT/><TEST_XML_NOPE a="1"/></config>', { env: {} }));
     expect(err.code).toBe('ERR_CONFIG_UNKNOWN_PROTOCOL');
     expect(err.element).toBe('TEST_XML_NOPE');
     expect(err.message).toContain('TEST_XML_NOPE');
@@ -219,7 +222,7 @@ describe('buildStack / loadStackXml', () => {
 
   test('an unknown attribute is ERR_CONFIG_UNKNOWN_ATTRIBUTE with element and attribute set', () => {
     const err = configError(() =>
-      loadStackXml('<config><TEST_XML_TRANSPORT/><TEST_XML_DISC timeout="1s" colour="blue"/></config>', {}),
+      stackFromXml('<config><TEST_XML_TRANSPORT/><TEST_XML_DISC timeout="1s" colour="blue"/></config>', { env: {} }),
     );
     expect(err.code).toBe('ERR_CONFIG_UNKNOWN_ATTRIBUTE');
     expect(err.element).toBe('TEST_XML_DISC');
@@ -230,13 +233,13 @@ describe('buildStack / loadStackXml', () => {
   });
 
   test('a bad value is ERR_CONFIG_BAD_VALUE with element and attribute set', () => {
-    const err = configError(() => loadStackXml('<config><TEST_XML_TRANSPORT bind_port="70000"/></config>', {}));
+    const err = configError(() => stackFromXml('<config><TEST_XML_TRANSPORT bind_port="70000"/></config>', { env: {} }));
     expect(err.code).toBe('ERR_CONFIG_BAD_VALUE');
     expect(err.element).toBe('TEST_XML_TRANSPORT');
     expect(err.attribute).toBe('bind_port');
     expect(err.message).toContain('65535');
     const dur = configError(() =>
-      loadStackXml('<config><TEST_XML_TRANSPORT/><TEST_XML_DISC timeout="forever"/></config>', {}),
+      stackFromXml('<config><TEST_XML_TRANSPORT/><TEST_XML_DISC timeout="forever"/></config>', { env: {} }),
     );
     expect(dur.code).toBe('ERR_CONFIG_BAD_VALUE');
     expect(dur.attribute).toBe('timeout');
@@ -245,7 +248,7 @@ describe('buildStack / loadStackXml', () => {
   test('an invalid stack (dependency missing) fails to build', () => {
     let err: unknown;
     try {
-      loadStackXml('<config><TEST_XML_TRANSPORT/><TEST_XML_GMS/></config>', {});
+      stackFromXml('<config><TEST_XML_TRANSPORT/><TEST_XML_GMS/></config>', { env: {} });
     } catch (e) {
       err = e;
     }
@@ -312,12 +315,41 @@ describe('buildStack / loadStackXml', () => {
       expect(err.message).toContain(path);
     });
 
-    test('a path that does not exist is ERR_CONFIG_XML', () => {
+    test('a path that does not exist is ERR_CONFIG_STACK_NOT_FOUND', () => {
       const path = join(dir, 'does-not-exist.xml');
       const err = configError(() => loadStackXml(path, {}));
-      expect(err.code).toBe('ERR_CONFIG_XML');
+      expect(err.code).toBe('ERR_CONFIG_STACK_NOT_FOUND');
       expect(err.source).toBe(path);
       expect(err.message).toContain('does-not-exist.xml');
+    });
+
+    test('a bare name resolves against the stack folders added', () => {
+      const shipped = join(dir, 'shipped');
+      mkdirSync(shipped);
+      writeFileSync(join(shipped, 'named.xml'), STACK);
+      writeFileSync(join(shipped, 'notes.txt'), 'not a stack');
+      const before = configError(() => loadStackXml('named.xml', {}));
+      expect(before.code).toBe('ERR_CONFIG_STACK_NOT_FOUND');
+      addStackDirectory(shipped);
+      expect(shippedStackNames()).toEqual(['named.xml']);
+      const stack = loadStackXml('named.xml', { BIND_ADDR: '127.0.0.24' });
+      expect(stack.source).toBe(join(shipped, 'named.xml'));
+      expect((stack.getTransport() as XmlTransport).bindAddr).toBe('127.0.0.24');
+    });
+
+    test('an unknown name names the path tried and the shipped stacks', () => {
+      addStackDirectory(join(dir, 'shipped'));
+      const err = configError(() => loadStackXml('nope.xml', {}));
+      expect(err.code).toBe('ERR_CONFIG_STACK_NOT_FOUND');
+      expect(err.source).toBe('nope.xml');
+      expect(err.message).toContain(join(process.cwd(), 'nope.xml'));
+      expect(err.message).toContain('shipped stacks: named.xml');
+    });
+
+    test('XML text is never read as a stack by loadStackXml; the error points to Channel.fromXml', () => {
+      const err = configError(() => loadStackXml('<config><TEST_XML_TRANSPORT/></config>', {}));
+      expect(err.code).toBe('ERR_CONFIG_STACK_NOT_FOUND');
+      expect(err.message).toContain('Channel.fromXml');
     });
   });
 });
