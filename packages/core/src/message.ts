@@ -5,6 +5,8 @@ import { HeaderRegistry } from './header.js';
 import { delimitedSize, uint32Size } from './wire/sizes.js';
 
 const EMPTY = new Uint8Array(0);
+/** `Message.value` when no value waits to be marshalled. */
+const NO_VALUE: unique symbol = Symbol('no value');
 /** An address field in a datagram: tag, length (16) and the 16 bytes. */
 const ADDRESS_FIELD_SIZE = 18;
 
@@ -25,17 +27,28 @@ export class Message {
   private buf: Uint8Array = EMPTY;
   private off = 0;
   private len = 0;
+  /**
+   * The value given to the constructor: a message built before it knows its channel is
+   * marshalled by the channel's marshaller at `send` ({@link marshalWith}), or with
+   * {@link marshaller} (default JSON) when its payload is read before that.
+   */
+  private value: unknown = NO_VALUE;
+  /** The marshaller whose bytes for {@link value} are in the payload (null: not marshalled yet). */
+  private valueMarshaller: Marshaller | null = null;
   // Flat list [id0, header0, id1, header1, ...]: messages carry few headers, a scan beats a Map.
   private hdrs: unknown[] | null = null;
 
   /**
    * @param dest the receiver, or null for all members
-   * @param payload raw bytes (used as they are, not copied) or any value for the marshaller
+   * @param payload raw bytes (used as they are, not copied) or any value for the marshaller: the
+   *   value is marshalled by the marshaller of the channel that sends the message (at `send`),
+   *   or by {@link marshaller} (default {@link jsonMarshaller}) if the payload is read before
+   *   that; a value the marshaller refuses fails there with `ERR_MARSHALLING`
    */
   constructor(dest: Address | null = null, payload?: unknown) {
     this.dest = dest;
     if (payload instanceof Uint8Array) this.setArray(payload);
-    else if (payload !== undefined) this.setObject(payload);
+    else if (payload !== undefined) this.value = payload;
   }
 
   // ---- flags ----
@@ -74,27 +87,34 @@ export class Message {
     this.buf = buf;
     this.off = offset;
     this.len = length;
+    this.value = NO_VALUE;
+    this.valueMarshaller = null;
     return this;
   }
   /** The array that holds the payload (shared, not copied); see {@link getOffset} and {@link getLength}. */
   getArray(): Uint8Array {
+    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
     return this.buf;
   }
   getOffset(): number {
+    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
     return this.off;
   }
   getLength(): number {
+    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
     return this.len;
   }
   hasPayload(): boolean {
-    return this.len > 0;
+    return this.getLength() > 0;
   }
   /** The payload as a view (no copy). */
   getPayload(): Uint8Array {
+    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
     return this.off === 0 && this.len === this.buf.length ? this.buf : this.buf.subarray(this.off, this.off + this.len);
   }
   /** A copy of the payload bytes. */
   getBuffer(): Uint8Array {
+    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
     // Uint8Array's slice copies; a Node Buffer's own slice would return a view.
     return Uint8Array.prototype.slice.call(this.buf, this.off, this.off + this.len);
   }
@@ -106,14 +126,37 @@ export class Message {
   getString(): string {
     return utf8Decode(this.getPayload());
   }
-  /** Marshals `obj` into the payload (strings and JSON-safe values by default). */
+  /** Marshals `obj` into the payload now (see {@link jsonMarshaller} for what the default carries). */
   setObject(obj: unknown, marshaller: Marshaller = this.marshaller ?? jsonMarshaller): this {
     if (obj instanceof Uint8Array) return this.setArray(obj);
     return this.setArray(marshaller.objectToBuffer(obj));
   }
   /** Unmarshals the payload; throws a TsgroupsError (`ERR_MARSHALLING`) if it holds no marshalled value. */
   getObject<T = unknown>(marshaller: Marshaller = this.marshaller ?? jsonMarshaller): T {
+    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(marshaller);
     return marshaller.objectFromBuffer(this.buf, this.off, this.len) as T;
+  }
+
+  /**
+   * Marshals the value given to the constructor with `marshaller`, unless its payload already
+   * holds exactly that; afterwards the message keeps only the bytes. `Channel.send` calls it
+   * with the channel's marshaller. Does nothing for a message built from bytes or `setObject`.
+   * @throws TsgroupsError `ERR_MARSHALLING` if the marshaller refuses the value
+   */
+  marshalWith(marshaller: Marshaller): this {
+    if (this.value === NO_VALUE) return this;
+    if (this.valueMarshaller !== marshaller) this.encodeValue(marshaller);
+    this.value = NO_VALUE;
+    this.valueMarshaller = null;
+    return this;
+  }
+
+  private encodeValue(marshaller: Marshaller): void {
+    const bytes = marshaller.objectToBuffer(this.value);
+    this.buf = bytes;
+    this.off = 0;
+    this.len = bytes.length;
+    this.valueMarshaller = marshaller;
   }
 
   // ---- headers (for protocols) ----
@@ -170,6 +213,8 @@ export class Message {
     m.marshaller = this.marshaller;
     if (copyPayload) m.setArray(this.getBuffer());
     else m.setArray(this.buf, this.off, this.len);
+    m.value = this.value;
+    m.valueMarshaller = this.valueMarshaller;
     if (copyHeaders && this.hdrs !== null) m.hdrs = this.hdrs.slice();
     return m;
   }
@@ -183,6 +228,7 @@ export class Message {
    * @throws TsgroupsError `ERR_PROTOCOL_REGISTRY` if a header's protocol has no codec
    */
   size(sender: Address | null = this.src): number {
+    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
     let body = 0;
     const flags = this.flags & ~TRANSIENT_FLAGS;
     if (flags !== 0) body += 1 + uint32Size(flags);
@@ -205,7 +251,8 @@ export class Message {
   }
 
   toString(): string {
-    const parts = [`dst: ${this.dest ?? '<all>'}`, `src: ${this.src ?? '<null>'}`, `${this.len} bytes`];
+    const parts = [`dst: ${this.dest ?? '<all>'}`, `src: ${this.src ?? '<null>'}`,
+      this.valueMarshaller === null && this.value !== NO_VALUE ? 'a value not marshalled yet' : `${this.len} bytes`];
     if (this.flags) parts.push(`flags=${flagsToString(this.flags)}`);
     if (this.hdrs) {
       const names: string[] = [];
