@@ -46,6 +46,14 @@ export const EventType = {
   MERGE: 18,
   /** down, arg: Digest. Everything up to each member's highestDelivered is stable (delivered everywhere) and may be purged. */
   STABLE: 19,
+  /**
+   * down, no arg (Channel.messages()). The application holds more received messages than it
+   * asked to buffer: flow control stops crediting senders back until CONSUMER_CAUGHT_UP.
+   * Returns true if a protocol below withholds credits.
+   */
+  CONSUMER_BEHIND: 20,
+  /** down, no arg. The application caught up: flow control sends the credits it withheld. */
+  CONSUMER_CAUGHT_UP: 21,
   /** Types from 1000 on are free for user protocols (declare them in {@link EventArgs}). */
   USER_DEFINED: 1000,
 } as const;
@@ -88,6 +96,8 @@ export interface EventArgs {
   [EventType.SET_CLUSTER_NAME]: string;
   [EventType.MERGE]: Address[];
   [EventType.STABLE]: Digest;
+  [EventType.CONSUMER_BEHIND]: undefined;
+  [EventType.CONSUMER_CAUGHT_UP]: undefined;
 }
 
 /**
@@ -100,6 +110,7 @@ export interface EventResults {
   [EventType.GET_PHYSICAL_ADDRESS]: PhysicalAddress | undefined;
   [EventType.GET_LOCAL_PHYSICAL_ADDRESS]: PhysicalAddress | undefined;
   [EventType.GET_DIGEST]: Digest | undefined;
+  [EventType.CONSUMER_BEHIND]: boolean | undefined;
 }
 
 /** Every declared event type. */
