@@ -1,7 +1,9 @@
 // Copies the repository's stacks/*.xml into this package's stacks/ folder, which the package
 // ships ("files") and resolves bare stack names against (new Channel('udp.xml')). Run by the
-// workspace build and before `pnpm pack`; the copies are not committed (see .gitignore).
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+// workspace build (`pnpm gen`) and before `pnpm pack`; the copies are not committed (see
+// .gitignore). Tests may read the folder while this runs (the pack test runs it beside them):
+// a file is only replaced when it changed, by an atomic rename, never truncated in place.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,7 +18,14 @@ if (!existsSync(from)) {
   process.exit(1);
 }
 const names = readdirSync(from).filter((f) => f.endsWith('.xml'));
-// Start clean so a stack removed from the repository is not shipped from an old copy.
-rmSync(to, { recursive: true, force: true });
 mkdirSync(to, { recursive: true });
-for (const name of names) copyFileSync(join(from, name), join(to, name));
+for (const name of names) {
+  const text = readFileSync(join(from, name));
+  const target = join(to, name);
+  if (existsSync(target) && readFileSync(target).equals(text)) continue;
+  const tmp = `${target}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, target);
+}
+// A stack removed from the repository is not shipped from an old copy.
+for (const name of readdirSync(to)) if (name.endsWith('.xml') && !names.includes(name)) rmSync(join(to, name), { force: true });
