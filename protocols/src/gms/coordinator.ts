@@ -202,6 +202,7 @@ export class Coordinator extends GmsRole {
     if (next.containsMember(self)) host.install(next);
     for (const j of plan.joined) host.send(j, { type: GmsType.JOIN_RSP, view: data, digest });
     await acked;
+    if (!host.isActive()) return; // the channel stopped meanwhile
     for (const m of plan.leaving) {
       if (m === self) host.leaveConfirmed();
       else host.send(m, { type: GmsType.LEAVE_RSP });

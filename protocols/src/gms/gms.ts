@@ -307,8 +307,8 @@ export class GMS extends Protocol {
       isActive: () => gms.active,
       isLeaving: () => gms.leaving,
       send: (dest, h) => gms.send(dest, h),
-      findMembers: (): Promise<PingData[]> =>
-        gms.ask(new Event(EventType.FIND_MBRS, { timeout: gms.discoveryTimeout, breakOnCoord: true })),
+      findMembers: async (): Promise<PingData[]> =>
+        (await gms.ask(new Event(EventType.FIND_MBRS, { timeout: gms.discoveryTimeout, breakOnCoord: true }))) ?? [],
       digest: (): DigestData | undefined => {
         const d = gms.ask(new Event(EventType.GET_DIGEST));
         return d === undefined ? undefined : digestToData(d);
