@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo.js';
 import { runMultiProcessDemo } from './demo-mp.js';
@@ -16,33 +14,33 @@ const USAGE = `usage: tsgroups <command> [options]
 commands:
   demo     N member processes over UDP on 127.0.0.1 form a cluster; one is killed (kill -9), the
            survivors detect it, a new member joins, and all must agree on the final view
-           --members N ${describeRange(R.demo.members)}  --stack FILE (default stacks/udp.xml)  --cluster NAME
+           --members N ${describeRange(R.demo.members)}  --stack FILE (default udp.xml)  --cluster NAME
            --in-process: instead, channels in this process on loopback join, exchange messages,
            lose and regain a member  (--members N ${describeRange(R.demoInProcess.members)}
            --messages N ${describeRange(R.demoInProcess.messages)}  --stack FILE)
   member   one cluster member for scripts: prints a JSON line per event (ready, view, suspect),
            reads commands from stdin (connect, disconnect, partition NAME,NAME, heal, perf M S, exit)
-           --name NAME  --cluster NAME  --stack FILE (default stacks/udp.xml, \${VAR}s from the environment)
+           --name NAME  --cluster NAME  --stack FILE (default udp.xml, \${VAR}s from the environment)
   perf     each member multicasts N messages; prints msgs/s delivered per member
            --members N ${describeRange(R.perf.members)}  --messages N ${describeRange(R.perf.messages)}
-           --size BYTES ${describeRange(R.perf.size)}  --stack FILE (default stacks/loopback.xml)
+           --size BYTES ${describeRange(R.perf.size)}  --stack FILE (default loopback.xml)
            --timeout MS ${describeRange(R.perf.timeout)}: bounds sending and delivery together
            --processes N (${R.perfProcesses.processes.min}..${R.perfProcesses.processes.max}): instead, N member processes over UDP
            on 127.0.0.1 (as the JGroups anchor), each multicasting --messages of --size bytes
-           (--size ${describeRange(R.perfProcesses.size)}  --stack FILE (default stacks/udp.xml)
+           (--size ${describeRange(R.perfProcesses.size)}  --stack FILE (default udp.xml)
            --timeout MS ${describeRange(R.perfProcesses.timeout)}: each member's sending and delivery)
   help     this text
 
 Numbers are plain decimal integers within the ranges shown; anything else (or an unknown
-option) is an error: the command prints why and exits with status 2.
+option) is an error: the command prints why and exits with status 2. A --stack FILE is the
+name of a stack tsgroups ships (udp.xml, loopback.xml, loopback-reliable.xml) or a path.
 `;
 
-/** The stacks/ folder of the repository (or of the installed package). */
-function shippedStack(name: string): string {
-  for (const rel of [`../../../stacks/${name}`, `../stacks/${name}`]) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(p)) return p;
-  }
+/**
+ * A stack the tsgroups package ships, by its bare name: the package resolves it against its own
+ * stacks/ folder wherever it is installed (a --stack that is not a shipped name is a path).
+ */
+function shippedStack(name: 'udp.xml' | 'loopback.xml'): string {
   return name;
 }
 
