@@ -5,6 +5,8 @@ import { Event, EventType } from './event.js';
 import { ScopedLogger } from './logger.js';
 import { jsonMarshaller, type Marshaller } from './marshaller.js';
 import { Message } from './message.js';
+import { MessageIterator, type IteratorHost, type MessagesOptions } from './message-iterator.js';
+import type { PhysicalAddress } from './physical-address.js';
 import type { MessageBatch } from './message-batch.js';
 import { ProtocolStack, type UpHandler } from './protocol-stack.js';
 import type { Protocol } from './protocol.js';
@@ -181,6 +183,15 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   getView(): View | null {
     return this.isAttached() ? this.view : null;
   }
+  /**
+   * Where this member receives unicasts: the host and bound port of the transport's socket
+   * (with `bind_port="0"`, the port the system chose). Null while not connected, and on an
+   * in-process transport (SHARED_LOOPBACK), which has no socket.
+   */
+  getPhysicalAddress(): PhysicalAddress | null {
+    if (!this.isAttached()) return null;
+    return (this.stack.downEvent(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS)) as PhysicalAddress | undefined) ?? null;
+  }
   private isAttached(): boolean {
     return this.state === 'connected' || this.state === 'connecting';
   }
@@ -201,8 +212,9 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
     }
     if (this.pending) throw new ChannelStateError('ERR_CHANNEL_CONNECTING', 'connect: a connect or disconnect is under way');
     if (typeof cluster !== 'string' || cluster === '') throw new TsgroupsError('ERR_BAD_ARGUMENT', 'connect: a cluster name is required');
-    options.signal?.throwIfAborted();
-    const run = this.doConnect(cluster, options.signal);
+    const signal = options.signal;
+    if (signal?.aborted) throw new AbortError('connect aborted', signal.reason);
+    const run = this.doConnect(cluster, signal);
     this.pending = run;
     try {
       await run;
@@ -224,12 +236,21 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
     let started = false;
     try {
       await stack.init();
+      throwIfAborted(signal);
       stack.downEvent(new Event(EventType.SET_LOCAL_ADDRESS, this.address));
       stack.downEvent(new Event(EventType.SET_CLUSTER_NAME, cluster));
       await stack.start();
       started = true;
+      throwIfAborted(signal);
       const joined = Promise.resolve(stack.downEvent(new Event(EventType.CONNECT, cluster)));
-      await (signal ? raceAbort(joined, signal) : joined);
+      if (signal) {
+        // Once aborted, the join's own outcome (it fails when the stack stops) concerns nobody:
+        // it must not surface as an unhandled rejection.
+        joined.catch(ignore);
+        await raceAbort(joined, signal);
+      } else {
+        await joined;
+      }
       if (this.state !== 'connecting') throw channelClosed('connect');
     } catch (err) {
       if (started) await stack.stop();
@@ -294,11 +315,12 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
     }
     let msg: Message;
     try {
-      if (destOrMsg instanceof Message) msg = destOrMsg;
+      if (destOrMsg instanceof Message) msg = destOrMsg.marshalWith(this.marshaller);
       else if (destOrMsg === null || destOrMsg instanceof Address) {
         msg = new Message(destOrMsg);
         if (data instanceof Uint8Array) msg.setArray(data);
-        else if (data !== undefined) msg.setObject(data, this.marshaller);
+        // send(dest, undefined) carries undefined; only send(dest) sends an empty payload.
+        else if (data !== undefined || arguments.length > 1) msg.setObject(data, this.marshaller);
       } else {
         throw new TsgroupsError('ERR_BAD_ARGUMENT', 'send: the destination must be an Address or null');
       }
@@ -311,44 +333,54 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   }
 
   /**
-   * An async iterator over received messages (an alternative to a receiver). Ends when the
-   * channel disconnects or closes, or when `signal` aborts.
+   * An async iterator over received messages (an alternative to a receiver), for one consumer:
+   * `for await (const msg of ch.messages()) ...`. It sees the messages that arrive from the
+   * moment it is made; one made before `connect` sees those of the next connection. It ends
+   * when the channel disconnects or closes (after handing out what it buffered), when `signal`
+   * aborts or the loop breaks (dropping what it buffered), and at once on a closed channel.
+   *
+   * It buffers what the consumer has not taken yet ({@link MessageIterator.pending}). From
+   * `highWaterMark` buffered messages (default 1000) until it is down to `lowWaterMark`
+   * (default half of that), the channel tells the stack that the application is behind: MFC and
+   * UFC then stop crediting senders back, so that each sender can send this member at most its
+   * `max_credits` more bytes until the consumer catches up. Nothing is dropped. Without flow
+   * control in the stack nothing holds senders back and the buffer grows without bound (a
+   * warning is logged the first time).
+   * @throws TsgroupsError `ERR_BAD_ARGUMENT` for a bad high- or low-water mark
    */
-  messages(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<Message> {
-    const queue: Message[] = [];
-    let wake: (() => void) | null = null;
-    let done = false;
-    const onMsg = (m: Message) => {
-      queue.push(m);
-      wake?.();
-    };
-    const finish = () => {
-      done = true;
-      this.off('message', onMsg);
-      this.off('disconnected', finish);
-      this.off('closed', finish);
-      options.signal?.removeEventListener('abort', finish);
-      wake?.();
-    };
-    this.on('message', onMsg);
-    this.on('disconnected', finish);
-    this.on('closed', finish);
-    options.signal?.addEventListener('abort', finish, { once: true });
-    const iter: AsyncIterableIterator<Message> = {
-      next: async () => {
-        while (queue.length === 0 && !done) await new Promise<void>((r) => (wake = r));
-        wake = null;
-        if (queue.length > 0) return { value: queue.shift()!, done: false };
-        return { value: undefined, done: true };
-      },
-      return: async () => {
-        finish();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]: () => iter,
-    };
-    return iter;
+  messages(options: MessagesOptions = {}): MessageIterator {
+    const it = new MessageIterator(this.iteratorHost, options, this.state !== 'closed');
+    if (!it.isEnded) this.iterators.push(it);
+    return it;
   }
+
+  private readonly iterators: MessageIterator[] = [];
+  /** Iterators between their high- and low-water marks. */
+  private iteratorsBehind = 0;
+  private warnedUnboundedIterator = false;
+  private readonly iteratorHost: IteratorHost = {
+    consumerBehind: (it, behind) => {
+      if (behind ? this.iteratorsBehind++ > 0 : --this.iteratorsBehind > 0) return;
+      if (this.state !== 'connected' && this.state !== 'connecting') return;
+      let held: unknown;
+      try {
+        held = this.stack.downEvent(new Event(behind ? EventType.CONSUMER_BEHIND : EventType.CONSUMER_CAUGHT_UP));
+      } catch (err) {
+        this.log.warn(`telling the stack that the application ${behind ? 'is behind' : 'caught up'} failed`, err);
+      }
+      if (behind && held !== true && !this.warnedUnboundedIterator) {
+        this.warnedUnboundedIterator = true;
+        this.log.warn(
+          `messages(): ${it.pending} messages wait for the consumer and no flow control protocol (MFC, UFC) in the ` +
+            'stack holds senders back: the iterator buffers without bound',
+        );
+      }
+    },
+    detach: (it) => {
+      const i = this.iterators.indexOf(it);
+      if (i >= 0) this.iterators.splice(i, 1);
+    },
+  };
 
   // ---- from the stack (UpHandler) ----
   /** @internal */
@@ -364,6 +396,8 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
       }
     }
     if (this.listenerCount('message') > 0) this.safeEmit('message', msg);
+    const its = this.iterators;
+    for (let i = 0; i < its.length; i++) its[i]!.push(msg);
   }
 
   /** @internal */
@@ -434,6 +468,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   }
 
   private notify(what: 'connected' | 'disconnected' | 'closed'): void {
+    if (what !== 'connected') for (const it of this.iterators.slice()) it.end(false);
     const method = what === 'connected' ? 'channelConnected' : what === 'disconnected' ? 'channelDisconnected' : 'channelClosed';
     for (const l of this.channelListeners) {
       try {
@@ -444,6 +479,12 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
     }
     this.safeEmit(what, this);
   }
+}
+
+function ignore(): void {}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError('connect aborted', signal.reason);
 }
 
 function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {

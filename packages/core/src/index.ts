@@ -26,6 +26,7 @@ export { HeaderRegistry, measureHeader, type HeaderCodec } from './header.js';
 export { ConsoleLogger, ScopedLogger, getLogger, setLogger, type LogLevel, type Logger } from './logger.js';
 export { jsonMarshaller, utf8Decode, utf8Encode, type Marshaller } from './marshaller.js';
 export { Message } from './message.js';
+export { MessageIterator, type MessagesOptions } from './message-iterator.js';
 export { MessageBatch } from './message-batch.js';
 export { BIND_ADDRESS_FORMS, bindAddressError, isIPv4Multicast, resolveBindAddress } from './bind-address.js';
 export {

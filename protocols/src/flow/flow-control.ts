@@ -1,7 +1,9 @@
 import {
   AbortError,
   type Address,
+  type AnyEvent,
   type DownResult,
+  EventType,
   Flag,
   Message,
   type MessageBatch,
@@ -101,6 +103,11 @@ export class CreditQueue {
  *
  * Credit messages are unicast, OOB and `NO_FC`. Members come and go with the view: a new member
  * starts with `maxCredits`, a member that left no longer holds anyone back.
+ *
+ * **A slow application**: while the channel reports that a `messages()` consumer is behind
+ * (CONSUMER_BEHIND), the receiver withholds every REPLENISH, and the answers to credit
+ * requests, so each sender can send it at most its remaining credits (`maxCredits` at most)
+ * more; at CONSUMER_CAUGHT_UP it sends what it withheld.
  */
 export abstract class FlowControl extends Protocol {
   static override readonly headerCodec = fcHeaderCodec;
@@ -137,6 +144,8 @@ export abstract class FlowControl extends Protocol {
     queuedBytes: 0,
     /** Messages waiting for credits now. */
     queuedMessages: 0,
+    /** Times the local application fell behind (CONSUMER_BEHIND) and credits were withheld. */
+    consumerBehindPeriods: 0,
   };
 
   /** Receiver side: bytes delivered from each sender since the last REPLENISH to it. */
@@ -145,6 +154,10 @@ export abstract class FlowControl extends Protocol {
   private running = false;
   private view: View | null = null;
   private blockTask: ScheduledTask | null = null;
+  /** While true (CONSUMER_BEHIND ... CONSUMER_CAUGHT_UP), no credits go back to senders. */
+  private consumerBehind = false;
+  /** Credit requests that came while the consumer was behind: sender -> what it said it was owed. */
+  private readonly withheldRequests = new Map<Address, number>();
   // Batch scan state (the scan callback is bound once; see upBatch).
   private scanCounts = false;
   private scanBytes = 0;
@@ -192,8 +205,30 @@ export abstract class FlowControl extends Protocol {
     this.stats.queuedBytes = 0;
     this.stats.queuedMessages = 0;
     this.received.clear();
+    this.consumerBehind = false;
+    this.withheldRequests.clear();
     this.view = null;
     this.resetCredits();
+  }
+
+  override downEvent(evt: AnyEvent): unknown {
+    switch (evt.type) {
+      case EventType.CONSUMER_BEHIND:
+        if (!this.consumerBehind) this.stats.consumerBehindPeriods++;
+        this.consumerBehind = true;
+        this.downProt.downEvent(evt);
+        return true;
+      case EventType.CONSUMER_CAUGHT_UP:
+        this.consumerBehind = false;
+        this.sendWithheldCredits();
+        return this.downProt.downEvent(evt);
+    }
+    return super.downEvent(evt);
+  }
+
+  /** True while the local application is behind and credits are withheld. */
+  isWithholdingCredits(): boolean {
+    return this.consumerBehind;
   }
 
   override getStats(): Record<string, number> {
@@ -214,6 +249,7 @@ export abstract class FlowControl extends Protocol {
     const self = this.localAddress;
     const others = view.members.filter((m) => m !== self);
     for (const s of this.received.keys()) if (!view.containsMember(s)) this.received.delete(s);
+    for (const s of this.withheldRequests.keys()) if (!view.containsMember(s)) this.withheldRequests.delete(s);
     this.setMembers(others);
   }
 
@@ -326,7 +362,7 @@ export abstract class FlowControl extends Protocol {
   private delivered(sender: Address, bytes: number): void {
     if (!this.running) return;
     const total = (this.received.get(sender) ?? 0) + bytes;
-    if (total >= this.replenishThreshold) {
+    if (total >= this.replenishThreshold && !this.consumerBehind) {
       this.received.set(sender, 0);
       this.stats.replenishmentsSent++;
       this.sendCreditMessage(sender, T.REPLENISH, total);
@@ -346,6 +382,11 @@ export abstract class FlowControl extends Protocol {
         break;
       case T.CREDIT_REQUEST: {
         this.stats.creditRequestsReceived++;
+        if (this.consumerBehind) {
+          // Answered when the application catches up (sendWithheldCredits).
+          this.withheldRequests.set(src, Math.max(credits, this.withheldRequests.get(src) ?? 0));
+          break;
+        }
         // What we received since the last REPLENISH, or what the sender says we owe if that is
         // more (earlier REPLENISHes were lost); never more than maxCredits.
         const since = this.received.get(src) ?? 0;
@@ -355,6 +396,24 @@ export abstract class FlowControl extends Protocol {
         this.sendCreditMessage(src, T.REPLENISH, grant);
         break;
       }
+    }
+  }
+
+  /** The application caught up: answer the withheld credit requests, send the withheld REPLENISHes. */
+  private sendWithheldCredits(): void {
+    if (!this.running) return;
+    for (const [sender, owed] of this.withheldRequests) {
+      const since = this.received.get(sender) ?? 0;
+      this.received.set(sender, 0);
+      this.stats.replenishmentsSent++;
+      this.sendCreditMessage(sender, T.REPLENISH, Math.min(Math.max(since, owed), this.maxCredits));
+    }
+    this.withheldRequests.clear();
+    for (const [sender, total] of this.received) {
+      if (total < this.replenishThreshold) continue;
+      this.received.set(sender, 0);
+      this.stats.replenishmentsSent++;
+      this.sendCreditMessage(sender, T.REPLENISH, total);
     }
   }
 
