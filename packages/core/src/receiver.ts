@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Address } from './address.js';
+import type { Channel } from './channel.js';
 import type { Message } from './message.js';
 import type { View } from './view.js';
 
@@ -26,7 +27,7 @@ export interface Receiver {
 
 /** Notified of channel state changes, as JGroups' `ChannelListener`. */
 export interface ChannelListener {
-  channelConnected?(channel: unknown): void;
-  channelDisconnected?(channel: unknown): void;
-  channelClosed?(channel: unknown): void;
+  channelConnected?(channel: Channel): void;
+  channelDisconnected?(channel: Channel): void;
+  channelClosed?(channel: Channel): void;
 }

@@ -172,6 +172,8 @@ export class FD_SOCK2 extends Protocol {
       monitors: this.accepted.size,
       connected: this.client?.connected === true ? 1 : 0,
       suspected: this.suspected.size,
+      /** The bound port of the TCP server (0 while stopped). */
+      serverPort: this.serverPort,
     };
   }
 

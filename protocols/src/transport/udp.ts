@@ -230,8 +230,26 @@ export class UDP extends Transport {
     sock.send(data, p.port, p.host, this.onSent);
   }
 
+  /**
+   * The bound ports (0 while stopped): `unicastPort` is the port of the unicast socket (the one
+   * the system chose with bind_port="0"), `multicastPort` that of the multicast socket (0 with
+   * ip_mcast off); {@link getBindings} gives the addresses too.
+   */
   override getStats(): Record<string, number> {
-    return { ...super.getStats(), physicalAddresses: this.physical.size };
+    return {
+      ...super.getStats(),
+      physicalAddresses: this.physical.size,
+      unicastPort: this.localPhysical?.port ?? 0,
+      multicastPort: this.mcast !== null ? this.mcastPort : 0,
+    };
+  }
+
+  /** Where the sockets are bound: the unicast address and the multicast group (null while stopped, or with ip_mcast off). */
+  getBindings(): { unicast: PhysicalAddress | null; multicast: { group: string; port: number } | null } {
+    return {
+      unicast: this.localPhysical ?? null,
+      multicast: this.mcast !== null ? { group: this.mcastAddr, port: this.mcastPort } : null,
+    };
   }
 
   // ---- internals ----
