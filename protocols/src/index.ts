@@ -13,7 +13,6 @@ export { MFC } from './flow/mfc.js';
 export { UFC } from './flow/ufc.js';
 export { UNICAST3, type UnicastHeader } from './reliable/unicast3.js';
 export { NAKACK2, type NakAckHeader } from './reliable/nakack2.js';
-export { SeqnoWindow } from './reliable/seqno-window.js';
 export { STABLE } from './reliable/stable.js';
 export { digestFromData, digestToData } from './reliable/digest-codec.js';
 export { MERGE3 } from './merge/merge3.js';

@@ -1,30 +1,29 @@
 import {
   Address,
+  type AnyEvent,
   Digest,
   type DownResult,
-  Event,
   EventType,
   Flag,
   type HeaderCodec,
-  delimitedSize,
-  int32Size,
-  varintSize,
   MergeView,
   Message,
-  MessageBatch,
+  type MessageBatch,
   Protocol,
   type PropertyDecls,
-  type Reader,
   type ScheduledTask,
+  SeqnoAdd,
+  SeqnoTable,
   type View,
-  type Writer,
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
-import { SeqnoWindow } from './seqno-window.js';
-import { packedVarintsSize, readRepeatedVarints, readVarint, writePackedVarints, writeVarint } from './varint.js';
+import { BYTES_FIELD, SeqnoHeaderCodec } from './seqno-header-codec.js';
 
 const T = tsgroups.protocols.NakAckHeader.Type;
+const ID = ProtocolId.NAKACK2;
+/** A receive window buffers at most this far above highestDelivered; later seqnos are retransmitted when the window moves. */
+const MAX_AHEAD = 1 << 18;
 
 /** The NAKACK2 header (wire format: `NakAckHeader` in headers.proto). Never mutated once attached. */
 export interface NakAckHeader {
@@ -39,80 +38,40 @@ export interface NakAckHeader {
 type Header = NakAckHeader;
 const NO_BYTES = new Uint8Array(0);
 
-/**
- * The wire format is `NakAckHeader` in headers.proto (the generated code decodes it too), coded
- * by hand as UNICAST3 does: the generated decoder makes a Long object of every uint64 seqno (and
- * `Number(long)` then goes through a string), an allocation per received multicast.
- */
-const nakAckHeaderCodec: HeaderCodec<NakAckHeader> = {
-  encode(h: NakAckHeader, w: Writer): unknown {
-    if (h.type !== 0) w.uint32(8).int32(h.type);
-    if (h.seqno !== 0) writeVarint(w.uint32(16), h.seqno);
-    writePackedVarints(w, 26, h.missing);
-    const sender = h.sender;
-    if (sender !== null && sender.length > 0) w.uint32(34).bytes(sender);
-    return w;
-  },
-  /** Exactly what encode writes, counted (the bundler asks for every multicast). */
-  size(h: NakAckHeader): number {
-    let n = h.type !== 0 ? 1 + int32Size(h.type) : 0;
-    if (h.seqno !== 0) n += 1 + varintSize(h.seqno);
-    n += packedVarintsSize(h.missing);
-    const sender = h.sender;
-    if (sender !== null && sender.length > 0) n += 1 + delimitedSize(sender.length);
-    return n;
-  },
-  decode(r: Reader, length: number): NakAckHeader {
-    const end = r.pos + length;
-    if (end > r.len) throw new RangeError('index out of range');
-    let type = 0;
-    let seqno = 0;
-    let missing: number[] | null = null;
-    let sender: Uint8Array | null = null;
-    while (r.pos < end) {
-      const tag = r.uint32();
-      const wt = tag & 7;
-      switch (tag >>> 3) {
-        case 1:
-          if (wt !== 0) break;
-          type = r.int32();
-          continue;
-        case 2:
-          if (wt !== 0) break;
-          seqno = readVarint(r);
-          continue;
-        case 3: {
-          const list = readRepeatedVarints(r, wt, end, missing);
-          if (list === undefined) break;
-          missing = list;
-          continue;
-        }
-        case 4: {
-          if (wt !== 2) break;
-          const b = r.bytes();
-          sender = b.length > 0 ? b : null;
-          continue;
-        }
-      }
-      r.skipType(wt);
-    }
-    if (r.pos !== end) throw new RangeError('header overran its length');
-    return { type, seqno, missing, sender };
-  },
-};
+/** `NakAckHeader` in headers.proto: type, seqno, missing (field 3), sender (field 4). */
+const nakAckHeaderCodec = new SeqnoHeaderCodec<NakAckHeader, Uint8Array | null>({
+  missingField: 3,
+  extraField: 4,
+  extra: BYTES_FIELD,
+  getExtra: (h) => h.sender,
+  create: (type, seqno, missing, sender) => ({ type, seqno, missing, sender }),
+});
+
+/** One sender's multicasts as this member receives them, with the retransmission bookkeeping. */
+class SenderWindow extends SeqnoTable<Message> {
+  /** The first missing seqno last asked for, and for how many rounds in a row. */
+  lastMissing = 0;
+  stuckRounds = 0;
+}
 
 /**
  * Reliable multicast: every multicast gets the next seqno of its sender, receivers deliver each
  * sender's messages in seqno order (OOB ones at once), exactly once. A receiver that sees a gap
- * asks for the missing seqnos (XMIT_REQ) from the original sender, or from the coordinator if
- * the sender is gone; a sender that sent recently announces its highest seqno so that a lost
- * tail is noticed too. Delivered messages are kept for retransmission until STABLE reports
+ * asks for the missing seqnos (XMIT_REQ) from the original sender, or from another member if
+ * the sender stays silent; a sender that sent recently announces its highest seqno so that a
+ * lost tail is noticed too. Delivered messages are kept for retransmission until STABLE reports
  * them delivered everywhere. A joiner starts each sender's stream where the coordinator's
  * digest says (GMS passes it at the join), so it never asks for what came before it.
+ *
+ * Own multicasts come back the way everyone's do: the transport loops them back, and they go
+ * through the same receive rule (a window of their own), so they are delivered in send order and
+ * exactly once. One that a protocol below dropped before the transport saw it is a gap like any
+ * other, filled from the messages kept for retransmission (an XMIT_REQ to oneself, which the
+ * transport delivers locally).
  */
 export class NAKACK2 extends Protocol {
   static override readonly protocolName = 'NAKACK2';
-  static override readonly id = ProtocolId.NAKACK2;
+  static override readonly id = ID;
   static override readonly headerCodec = nakAckHeaderCodec as HeaderCodec;
   static override readonly provides: readonly string[] = ['reliable-multicast'];
   static override readonly requiresBelow: readonly string[] = ['transport'];
@@ -128,8 +87,12 @@ export class NAKACK2 extends Protocol {
 
   private seqno = 0;
   /** Own multicasts, kept for retransmission until stable. */
-  private sent = new SeqnoWindow(0);
-  private readonly windows = new Map<Address, SeqnoWindow>();
+  private sent = newSentTable();
+  /** Own multicasts as they come back (delivered ones are not kept: `sent` has them). */
+  private own = newOwnWindow();
+  /** The seqno at the previous xmit round: own multicasts up to it should be back by now. */
+  private seqnoAtLastRound = 0;
+  private readonly windows = new Map<Address, SenderWindow>();
   /** Members that came in with a merge: their window starts at the first message we see. */
   private readonly lazy = new Set<Address>();
   private view: View | null = null;
@@ -137,8 +100,6 @@ export class NAKACK2 extends Protocol {
   private announceLeft = 0;
   private lastAnnounced = 0;
   private stableOwn = 0;
-  private ownQueue: Message[] = [];
-  private ownFlushScheduled = false;
 
   readonly stats = {
     msgsSent: 0,
@@ -155,7 +116,7 @@ export class NAKACK2 extends Protocol {
   };
 
   override start(): void {
-    this.xmitTask = this.timer.scheduleWithFixedDelay(this.xmitInterval, this.xmitInterval, () => this.onXmitTimer());
+    this.xmitTask = this.timer.scheduleWithFixedDelay(this.xmitInterval, this.xmitInterval, this.onXmitTimer);
   }
 
   override stop(): void {
@@ -165,9 +126,10 @@ export class NAKACK2 extends Protocol {
   }
 
   private reset(): void {
-    this.ownQueue = [];
     this.seqno = 0;
-    this.sent = new SeqnoWindow(0);
+    this.sent = newSentTable();
+    this.own = newOwnWindow();
+    this.seqnoAtLastRound = 0;
     this.windows.clear();
     this.lazy.clear();
     this.view = null;
@@ -177,7 +139,7 @@ export class NAKACK2 extends Protocol {
   }
 
   override getStats(): Record<string, number> {
-    let held = this.sent.size();
+    let held = this.sent.size() + this.own.size();
     for (const w of this.windows.values()) held += w.size();
     return { ...this.stats, seqno: this.seqno, messagesHeld: held };
   }
@@ -191,37 +153,25 @@ export class NAKACK2 extends Protocol {
   override down(msg: Message): DownResult {
     if (msg.dest !== null || (msg.flags & Flag.NO_RELIABILITY) !== 0) return this.downProt.down(msg);
     const seqno = ++this.seqno;
-    msg.putHeader(ProtocolId.NAKACK2, { type: T.MSG, seqno, missing: null, sender: null } satisfies Header);
+    msg.putHeader(ID, { type: T.MSG, seqno, missing: null, sender: null } satisfies Header);
     if (msg.src === null) msg.src = this.localAddress;
-    this.sent.add(seqno, msg, false);
-    this.sent.highestDelivered = seqno;
+    this.sent.add(seqno, msg);
+    // It will not come back: its place in our own stream counts as delivered.
+    if ((msg.flags & Flag.DONT_LOOPBACK) !== 0) this.own.add(seqno, msg, true);
     this.stats.msgsSent++;
     this.announceLeft = this.highestSeqnoRepeats;
-    // We deliver our own multicast ourselves, at the end of this turn and in send order: it
-    // must not depend on the network (or on what a lossy protocol below does to it).
-    if ((msg.flags & Flag.DONT_LOOPBACK) === 0) {
-      this.ownQueue.push(msg.copy());
-      if (!this.ownFlushScheduled) {
-        this.ownFlushScheduled = true;
-        setImmediate(this.flushOwn);
-      }
-      msg.flags |= Flag.DONT_LOOPBACK;
-    }
     return this.downProt.down(msg);
   }
 
-  override downEvent(evt: Event): unknown {
+  override downEvent(evt: AnyEvent): unknown {
     switch (evt.type) {
-      case EventType.VIEW_CHANGE:
-        this.onView(evt.arg as View);
-        break;
       case EventType.GET_DIGEST:
         return this.getDigest();
       case EventType.SET_DIGEST:
-        this.setDigest(evt.arg as Digest);
+        this.setDigest(evt.arg);
         return undefined;
       case EventType.STABLE:
-        this.onStable(evt.arg as Digest);
+        this.onStable(evt.arg);
         return undefined;
       case EventType.DISCONNECT: {
         const r = this.downProt.downEvent(evt);
@@ -229,99 +179,109 @@ export class NAKACK2 extends Protocol {
         return r;
       }
     }
-    return this.downProt.downEvent(evt);
+    return super.downEvent(evt);
   }
 
-  private readonly flushOwn = (): void => {
-    this.ownFlushScheduled = false;
-    const msgs = this.ownQueue;
-    this.ownQueue = [];
-    const self = this.localAddress;
-    if (msgs.length === 0 || self === null) return;
-    this.stats.msgsDelivered += msgs.length;
-    this.upProt.upBatch(new MessageBatch(self, null, true, msgs));
-  };
-
   // ---- receiving ----
+  // The receive rule is `receive`: up() applies it to one message, upBatch() to each message of
+  // a batch, keeping in place those it delivers at once and appending those it released.
+
   override up(msg: Message): void {
-    const h = msg.getHeader<Header>(ProtocolId.NAKACK2);
+    const h = msg.getHeader<Header>(ID);
     if (h === undefined) return this.upProt.up(msg);
-    if (h.type === T.MSG || h.type === T.XMIT_RSP) {
-      const out: Message[] = [];
-      this.receive(msg, h, out);
-      for (const m of out) this.upProt.up(m);
-      return;
-    }
-    this.handleControl(msg, h);
+    if (this.receive(msg, h)) this.upProt.up(msg);
+    const win = this.windowOf(msg.src);
+    if (win !== undefined) this.deliverUp(win);
   }
 
   override upBatch(batch: MessageBatch): void {
-    // Fast check: a batch without NAKACK2 headers goes up untouched.
-    this.batchHasHeaders = false;
-    batch.forEach(this.checkBatchMessage);
-    if (!this.batchHasHeaders) return this.upProt.upBatch(batch);
-    const out: Message[] = [];
-    const outer = this.batchOut; // in case a protocol above hands us a batch while we pass one up
-    this.batchOut = out;
-    try {
-      batch.forEach(this.onBatchMessage);
-    } finally {
-      this.batchOut = outer;
-    }
-    if (out.length > 0) this.upProt.upBatch(new MessageBatch(batch.sender, batch.dest, batch.multicast, out));
+    batch.removeIf(this.takeFromBatch);
+    // A sender's multicasts come in its own batches: what they released follows them.
+    const win = this.windowOf(batch.sender);
+    if (win !== undefined) this.deliverInto(win, batch);
+    if (!batch.isEmpty()) this.upProt.upBatch(batch);
   }
 
-  // The batch scan state and callbacks: bound once, so a batch costs no closure, and forEach
-  // rather than the batch's generator, which allocates an iterator result per message.
-  private batchHasHeaders = false;
-  private batchOut: Message[] | null = null;
-  private readonly checkBatchMessage = (m: Message): void => {
-    if (m.getHeader(ProtocolId.NAKACK2) !== undefined) this.batchHasHeaders = true;
-  };
-  private readonly onBatchMessage = (msg: Message): void => {
-    const out = this.batchOut!;
-    const h = msg.getHeader<Header>(ProtocolId.NAKACK2);
-    if (h === undefined) out.push(msg);
-    else if (h.type === T.MSG || h.type === T.XMIT_RSP) this.receive(msg, h, out);
-    else this.handleControl(msg, h);
+  /** true: take the message out of its batch (ours, and not to be passed up in place). */
+  private readonly takeFromBatch = (msg: Message): boolean => {
+    const h = msg.getHeader<Header>(ID);
+    return h !== undefined && !this.receive(msg, h);
   };
 
-  /** Adds one sequenced multicast; appends to `out` what can be delivered now, in order. */
-  private receive(msg: Message, h: Header, out: Message[]): void {
-    const sender = msg.src;
-    const seqno = h.seqno;
-    if (sender === null || seqno <= 0) return;
-    if (h.type === T.XMIT_RSP) {
-      msg.dest = null; // it was resent by unicast, but it is a multicast
-      this.stats.xmitsReceived++;
-    }
-    if (sender === this.localAddress) return; // delivered by flushOwn already
-    let win = this.windows.get(sender);
-    if (win === undefined) {
-      if (this.lazy.has(sender)) {
-        // First message of a member that came in with a merge: its stream starts here for us.
-        this.lazy.delete(sender);
-        win = new SeqnoWindow(seqno - 1);
-        this.windows.set(sender, win);
-      } else {
-        this.stats.droppedNonMember++;
-        return;
+  /**
+   * The receive rule for a message with our header. true: the caller passes `msg` up now (the
+   * next of its sender, or OOB); what it releases the caller takes from the sender's window
+   * afterwards. Retransmissions and control messages are handled here in full.
+   */
+  private receive(msg: Message, h: Header): boolean {
+    switch (h.type) {
+      case T.MSG: {
+        const win = this.windowOrLazy(msg.src, h.seqno);
+        return win !== undefined && this.accept(win, msg, h.seqno);
       }
+      case T.XMIT_RSP: {
+        // Resent by unicast, but it is a multicast; it goes up on its own, with what it releases.
+        msg.dest = null;
+        this.stats.xmitsReceived++;
+        const win = this.windowOrLazy(msg.src, h.seqno);
+        if (win === undefined) return false;
+        if (this.accept(win, msg, h.seqno)) this.upProt.up(msg);
+        this.deliverUp(win);
+        return false;
+      }
+      default:
+        this.handleControl(msg, h);
+        return false;
     }
+  }
+
+  /** Files one sequenced multicast in its sender's window; true if it is to be delivered now. */
+  private accept(win: SenderWindow, msg: Message, seqno: number): boolean {
     const oob = (msg.flags & Flag.OOB) !== 0;
-    if (!win.add(seqno, msg, oob)) {
-      this.stats.duplicates++;
-      return;
+    const r = win.add(seqno, msg, oob);
+    if (r === SeqnoAdd.DELIVER) {
+      if (oob) this.stats.oobDelivered++;
+      else this.stats.msgsDelivered++;
+      return true;
     }
-    if (oob) {
-      out.push(msg);
-      this.stats.oobDelivered++;
-      if (seqno === win.highestDelivered + 1) win.removeDeliverable(out, true);
-      return;
+    if (r === SeqnoAdd.DUPLICATE) this.stats.duplicates++;
+    return false;
+  }
+
+  /** Passes up, one by one, what `win` has in order now. */
+  private deliverUp(win: SenderWindow): void {
+    for (let m = win.removeNext(); m !== undefined; m = win.removeNext()) {
+      this.stats.msgsDelivered++;
+      this.upProt.up(m);
     }
-    const before = out.length;
-    win.removeDeliverable(out);
-    this.stats.msgsDelivered += out.length - before;
+  }
+
+  /** Appends to `batch` what `win` has in order now. */
+  private deliverInto(win: SenderWindow, batch: MessageBatch): void {
+    for (let m = win.removeNext(); m !== undefined; m = win.removeNext()) {
+      this.stats.msgsDelivered++;
+      batch.add(m);
+    }
+  }
+
+  private windowOf(sender: Address | null): SenderWindow | undefined {
+    if (sender === null) return undefined;
+    return sender === this.localAddress ? this.own : this.windows.get(sender);
+  }
+
+  /** The window of `sender`; a member that came in with a merge gets one starting below `seqno`. */
+  private windowOrLazy(sender: Address | null, seqno: number): SenderWindow | undefined {
+    if (sender === null || seqno <= 0) return undefined;
+    const win = this.windowOf(sender);
+    if (win !== undefined) return win;
+    if (this.lazy.delete(sender)) {
+      // First message of a member that came in with a merge: its stream starts here for us.
+      const w = newWindow(seqno - 1);
+      this.windows.set(sender, w);
+      return w;
+    }
+    this.stats.droppedNonMember++;
+    return undefined;
   }
 
   private handleControl(msg: Message, h: Header): void {
@@ -330,20 +290,15 @@ export class NAKACK2 extends Protocol {
         case T.XMIT_REQ:
           this.onXmitReq(msg.src!, Address.fromBytes(h.sender ?? NO_BYTES), h.missing ?? []);
           break;
-        case T.HIGHEST_SEQNO: {
-          const w = this.windows.get(msg.src!);
-          const s = h.seqno;
-          if (w !== undefined && s > w.highestReceived) w.highestReceived = s;
+        case T.HIGHEST_SEQNO:
+          this.windows.get(msg.src!)?.raiseHighestReceived(h.seqno);
           break;
-        }
         case T.FIRST_SEQNO: {
           const sender = Address.fromBytes(h.sender ?? NO_BYTES);
           const w = this.windows.get(sender);
-          if (w === undefined) break;
-          const out: Message[] = [];
-          w.skipTo(h.seqno, out);
+          if (w === undefined || !w.skipTo(h.seqno)) break;
           this.log.warn(`${this.localAddress}: ${sender}'s messages below ${h.seqno} are gone everywhere; skipping to them`);
-          for (const m of out) this.upProt.up(m);
+          this.deliverUp(w);
           break;
         }
       }
@@ -353,26 +308,29 @@ export class NAKACK2 extends Protocol {
   }
 
   // ---- retransmission ----
-  private onXmitTimer(): void {
+  private readonly onXmitTimer = (): void => {
     const view = this.view;
     if (view === null) return;
     // Ask for gaps: the original sender first; if the same gap is still open after two rounds
     // (the sender may be dead), any other member that may have the messages, in turn.
     for (const [sender, w] of this.windows) {
-      if (w.highestReceived <= w.highestDelivered) {
+      if (w.numMissing() === 0) {
         w.stuckRounds = 0;
         continue;
       }
       const missing = w.missing(this.maxXmitReqSize);
-      if (missing.length === 0) continue;
       if (missing[0] === w.lastMissing) w.stuckRounds++;
       else w.stuckRounds = 0;
       w.lastMissing = missing[0]!;
       const from = this.xmitTarget(view, sender, w.stuckRounds);
       if (from === undefined) continue;
-      this.stats.xmitReqsSent++;
-      this.sendControl(from, { type: T.XMIT_REQ, seqno: 0, missing, sender: sender.bytes });
+      this.xmitRequest(from, sender, missing);
     }
+    // Own multicasts sent before the last round that are not back yet were dropped below us.
+    const self = this.localAddress;
+    this.own.raiseHighestReceived(this.seqnoAtLastRound);
+    this.seqnoAtLastRound = this.seqno;
+    if (self !== null && this.own.numMissing() > 0) this.xmitRequest(self, self, this.own.missing(this.maxXmitReqSize));
     // Announce our highest seqno while someone may lack the tail.
     if (this.seqno > 0 && view.size() > 1 && (this.announceLeft > 0 || this.stableOwn < this.seqno)) {
       if (this.announceLeft > 0) this.announceLeft--;
@@ -382,6 +340,11 @@ export class NAKACK2 extends Protocol {
         this.sendControl(null, { type: T.HIGHEST_SEQNO, seqno: this.seqno, missing: null, sender: null });
       }
     }
+  };
+
+  private xmitRequest(from: Address, sender: Address, missing: number[]): void {
+    this.stats.xmitReqsSent++;
+    this.sendControl(from, { type: T.XMIT_REQ, seqno: 0, missing, sender: sender.bytes });
   }
 
   private xmitTarget(view: View, sender: Address, stuckRounds: number): Address | undefined {
@@ -394,36 +357,36 @@ export class NAKACK2 extends Protocol {
     this.stats.xmitReqsReceived++;
     const win = sender === this.localAddress ? this.sent : this.windows.get(sender);
     if (win === undefined) return;
-    let purged = 0;
+    let purged = false;
     for (const s of missing) {
       const m = win.get(s);
       if (m === undefined) {
-        if (s < win.low) purged = Math.max(purged, s);
+        if (s <= win.low) purged = true;
         continue;
       }
       const copy = m.copy();
       copy.dest = requester;
-      copy.putHeader(ProtocolId.NAKACK2, { type: T.XMIT_RSP, seqno: s, missing: null, sender: null } satisfies Header);
+      copy.putHeader(ID, { type: T.XMIT_RSP, seqno: s, missing: null, sender: null } satisfies Header);
       this.stats.xmitsSent++;
       void this.downProt.down(copy);
     }
-    if (purged > 0) this.sendControl(requester, { type: T.FIRST_SEQNO, seqno: win.low, missing: null, sender: sender.bytes });
+    if (purged) this.sendControl(requester, { type: T.FIRST_SEQNO, seqno: win.low + 1, missing: null, sender: sender.bytes });
   }
 
   private sendControl(dest: Address | null, h: Header): void {
-    const msg = new Message(dest).setFlag(Flag.OOB, Flag.NO_RELIABILITY, Flag.DONT_LOOPBACK).putHeader(ProtocolId.NAKACK2, h);
+    const msg = new Message(dest).setFlag(Flag.OOB, Flag.NO_RELIABILITY, Flag.DONT_LOOPBACK).putHeader(ID, h);
     void this.downProt.down(msg);
   }
 
   // ---- membership and digests ----
-  private onView(view: View): void {
+  protected override viewChanged(view: View): void {
     const self = this.localAddress;
     const prev = this.view;
     this.view = view;
     for (const m of view.members) {
       if (m === self || this.windows.has(m)) continue;
       if (view instanceof MergeView && prev !== null) this.lazy.add(m);
-      else this.windows.set(m, new SeqnoWindow(0));
+      else this.windows.set(m, newWindow(0));
     }
     for (const m of [...this.windows.keys()]) if (!view.containsMember(m)) this.windows.delete(m);
     for (const m of [...this.lazy]) if (!view.containsMember(m)) this.lazy.delete(m);
@@ -442,8 +405,7 @@ export class NAKACK2 extends Protocol {
     const self = this.localAddress;
     for (const [m, r] of digest) {
       if (m === self) continue;
-      const w = new SeqnoWindow(r.highestDelivered);
-      this.windows.set(m, w);
+      this.windows.set(m, newWindow(r.highestDelivered));
       this.lazy.delete(m);
     }
   }
@@ -460,4 +422,17 @@ export class NAKACK2 extends Protocol {
       }
     }
   }
+}
+
+/** Another member's stream: delivered messages are kept, others may ask us for them. */
+function newWindow(highestDelivered: number): SenderWindow {
+  return new SenderWindow(highestDelivered, { maxAhead: MAX_AHEAD });
+}
+
+function newOwnWindow(): SenderWindow {
+  return new SenderWindow(0, { retainDelivered: false });
+}
+
+function newSentTable(): SeqnoTable<Message> {
+  return new SeqnoTable<Message>(0);
 }

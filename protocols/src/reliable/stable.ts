@@ -1,12 +1,13 @@
 import {
   type Address,
+  type AnyEvent,
   Digest,
   type DownResult,
+  type EndOfTurnTask,
   Event,
   EventType,
   Flag,
   Message,
-  type MessageBatch,
   Protocol,
   type PropertyDecls,
   type ScheduledTask,
@@ -44,16 +45,19 @@ export class STABLE extends Protocol {
   private readonly reports = new Map<Address, Digest>();
   private bytesSinceGossip = 0;
   private task: ScheduledTask | null = null;
-  private gossipScheduled = false;
+  /** Gossips at the end of the turn in which maxBytes was reached (after that turn's sends). */
+  private gossipSoon: EndOfTurnTask | null = null;
   readonly stats = { gossipsSent: 0, gossipsReceived: 0, stableRounds: 0 };
 
   override start(): void {
+    this.gossipSoon = this.timer.endOfTurnTask(this.gossipNow);
     this.scheduleNext();
   }
 
   override stop(): void {
     this.task?.cancel();
     this.task = null;
+    this.gossipSoon?.cancel();
     this.reports.clear();
     this.view = null;
   }
@@ -65,27 +69,24 @@ export class STABLE extends Protocol {
   override down(msg: Message): DownResult {
     if (msg.dest === null && (msg.flags & Flag.NO_RELIABILITY) === 0) {
       this.bytesSinceGossip += msg.getLength();
-      if (this.bytesSinceGossip >= this.maxBytes && !this.gossipScheduled) {
-        // Gossip after this turn's sends, not in the middle of them.
-        this.gossipScheduled = true;
-        setImmediate(this.gossipSoon);
-      }
+      if (this.bytesSinceGossip >= this.maxBytes) this.gossipSoon?.request();
     }
     return this.downProt.down(msg);
   }
 
-  override downEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) {
-      this.view = evt.arg as View;
-      // A round covers one view's members: drop reports of those that left.
-      for (const m of [...this.reports.keys()]) if (!this.view.containsMember(m)) this.reports.delete(m);
-    } else if (evt.type === EventType.DISCONNECT) {
+  protected override viewChanged(view: View): void {
+    this.view = view;
+    // A round covers one view's members: drop reports of those that left.
+    for (const m of [...this.reports.keys()]) if (!view.containsMember(m)) this.reports.delete(m);
+  }
+
+  override downEvent(evt: AnyEvent): unknown {
+    if (evt.type === EventType.DISCONNECT) {
       this.view = null;
       this.reports.clear();
     }
-    return this.downProt.downEvent(evt);
+    return super.downEvent(evt);
   }
-
 
   protected override handleOwnMessage(msg: Message, header: unknown): void {
     const h = header as Header;
@@ -104,7 +105,7 @@ export class STABLE extends Protocol {
     const self = this.localAddress;
     if (view === null || self === null) return;
     this.bytesSinceGossip = 0;
-    const digest = this.downProt.downEvent(new Event(EventType.GET_DIGEST)) as Digest | undefined;
+    const digest = this.ask(new Event(EventType.GET_DIGEST));
     if (digest === undefined) return;
     this.stats.gossipsSent++;
     const msg = new Message(null).setFlag(Flag.OOB, Flag.NO_RELIABILITY, Flag.DONT_LOOPBACK);
@@ -113,10 +114,7 @@ export class STABLE extends Protocol {
     this.addReport(self, digest);
   }
 
-  private readonly gossipSoon = (): void => {
-    this.gossipScheduled = false;
-    this.gossip();
-  };
+  private readonly gossipNow = (): void => this.gossip();
 
   private scheduleNext(): void {
     // Uniform in [0.5, 1.5] x desiredAvgGossip, so members do not gossip in lockstep.

@@ -1,28 +1,23 @@
 import {
   type Address,
   type DownResult,
-  type Event,
-  EventType,
+  type EndOfTurnTask,
   Flag,
   type HeaderCodec,
-  int32Size,
-  uint32Size,
-  varintSize,
   Message,
-  MessageBatch,
+  type MessageBatch,
   Protocol,
   type PropertyDecls,
-  type Reader,
   type ScheduledTask,
+  SeqnoAdd,
+  SeqnoTable,
   type View,
-  type Writer,
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
-import { packedVarintsSize, readRepeatedVarints, readVarint, writePackedVarints, writeVarint } from './varint.js';
+import { SeqnoHeaderCodec, UINT32_FIELD } from './seqno-header-codec.js';
 
-const UnicastHeaderPb = tsgroups.protocols.UnicastHeader;
-const T = UnicastHeaderPb.Type;
+const T = tsgroups.protocols.UnicastHeader.Type;
 const ID = ProtocolId.UNICAST3;
 
 /** The UNICAST3 header (wire format: `UnicastHeader` in headers.proto). Never mutated once attached. */
@@ -35,148 +30,23 @@ export interface UnicastHeader {
   missing: number[] | null;
 }
 
-/**
- * The wire format is `UnicastHeader` in headers.proto (the generated code decodes it too), coded
- * by hand on the hot path: uint64 seqnos stay numbers, with no Long object per message.
- */
-const unicastHeaderCodec: HeaderCodec<UnicastHeader> = {
-  encode(h: UnicastHeader, w: Writer): unknown {
-    if (h.type !== 0) w.uint32(8).int32(h.type);
-    if (h.seqno !== 0) writeVarint(w.uint32(16), h.seqno);
-    if (h.connId !== 0) w.uint32(24).uint32(h.connId);
-    writePackedVarints(w, 34, h.missing);
-    return w;
-  },
-  /** Exactly what encode writes, counted (the bundler asks for every unicast). */
-  size(h: UnicastHeader): number {
-    let n = h.type !== 0 ? 1 + int32Size(h.type) : 0;
-    if (h.seqno !== 0) n += 1 + varintSize(h.seqno);
-    if (h.connId !== 0) n += 1 + uint32Size(h.connId);
-    return n + packedVarintsSize(h.missing);
-  },
-  decode(r: Reader, length: number): UnicastHeader {
-    const end = r.pos + length;
-    if (end > r.len) throw new RangeError('index out of range');
-    let type = 0;
-    let seqno = 0;
-    let connId = 0;
-    let missing: number[] | null = null;
-    while (r.pos < end) {
-      const tag = r.uint32();
-      const wt = tag & 7;
-      switch (tag >>> 3) {
-        case 1:
-          if (wt !== 0) break;
-          type = r.int32();
-          continue;
-        case 2:
-          if (wt !== 0) break;
-          seqno = readVarint(r);
-          continue;
-        case 3:
-          if (wt !== 0) break;
-          connId = r.uint32();
-          continue;
-        case 4: {
-          const list = readRepeatedVarints(r, wt, end, missing);
-          if (list === undefined) break;
-          missing = list;
-          continue;
-        }
-      }
-      r.skipType(wt);
-    }
-    if (r.pos !== end) throw new RangeError('header overran its length');
-    return { type, seqno, connId, missing };
-  },
-};
+/** `UnicastHeader` in headers.proto: type, seqno, conn_id (field 3), missing (field 4). */
+const unicastHeaderCodec = new SeqnoHeaderCodec<UnicastHeader, number>({
+  missingField: 4,
+  extraField: 3,
+  extra: UINT32_FIELD,
+  getExtra: (h) => h.connId,
+  create: (type, seqno, missing, connId) => ({ type, seqno, connId, missing }),
+});
 
-/** Marks, in a receive window, a seqno whose (OOB) message was already delivered out of order. */
-const DELIVERED = new Message(null);
-
-/**
- * Messages keyed by seqno in a growable ring: the slot of seqno `s` is `(head + s - base) & mask`.
- * Adding at the end, removing at the front and looking up are O(1) (amortized for growth).
- */
-class SeqnoRing {
-  /** The seqno of the slot at `head`: nothing below it is held. */
-  base: number;
-  /** Slots in use. */
-  count = 0;
-  private slots: (Message | null)[];
-  private head = 0;
-  private mask: number;
-
-  constructor(base: number, capacity = 16) {
-    this.base = base;
-    this.slots = new Array<Message | null>(capacity).fill(null);
-    this.mask = capacity - 1;
-  }
-
-  capacity(): number {
-    return this.mask + 1;
-  }
-
-  get(seqno: number): Message | null {
-    const d = seqno - this.base;
-    if (d < 0 || d > this.mask) return null;
-    return this.slots[(this.head + d) & this.mask]!;
-  }
-
-  set(seqno: number, msg: Message): void {
-    const d = seqno - this.base;
-    if (d < 0) return;
-    if (d > this.mask) this.grow(d + 1);
-    const i = (this.head + d) & this.mask;
-    if (this.slots[i] === null) this.count++;
-    this.slots[i] = msg;
-  }
-
-  /** Removes and returns what `base` holds, and moves `base` up by one. */
-  shift(): Message | null {
-    const i = this.head;
-    const m = this.slots[i]!;
-    if (m !== null) {
-      this.slots[i] = null;
-      this.count--;
-    }
-    this.head = (i + 1) & this.mask;
-    this.base++;
-    return m;
-  }
-
-  /** Drops everything below `seqno` and moves `base` there. */
-  advanceTo(seqno: number): void {
-    while (this.base < seqno && this.count > 0) this.shift();
-    if (this.base < seqno) this.base = seqno;
-  }
-
-  /** Releases a large empty array after a burst (keeps `base`). */
-  shrinkIfEmpty(maxIdle: number): void {
-    if (this.count !== 0 || this.mask < maxIdle) return;
-    this.slots = new Array<Message | null>(16).fill(null);
-    this.mask = 15;
-    this.head = 0;
-  }
-
-  private grow(min: number): void {
-    let cap = (this.mask + 1) * 2;
-    while (cap < min) cap *= 2;
-    const old = this.slots;
-    const oldCap = this.mask + 1;
-    const slots = new Array<Message | null>(cap).fill(null);
-    for (let d = 0; d < oldCap; d++) slots[d] = old[(this.head + d) & this.mask]!;
-    this.slots = slots;
-    this.head = 0;
-    this.mask = cap - 1;
-  }
-}
+/** A receive window buffers at most this far above highestDelivered; later seqnos are retransmitted when the window moves. */
+const MAX_WINDOW = 1 << 18;
 
 /** Sender side: what this member sent to one destination and that was not acknowledged yet. */
 class SendConn {
   nextSeqno = 1;
-  /** Unacknowledged messages; `unacked.base` is the lowest unacknowledged seqno. */
-  readonly unacked = new SeqnoRing(1);
+  /** Unacknowledged messages: everything at or below `unacked.low` was acknowledged. */
+  readonly unacked = new SeqnoTable<Message>(0);
   /** The xmit tick at which the lowest unacked message became the lowest (its age in ticks). */
   oldestSinceTick = 0;
   /** When the connection closes because its peer left the view (`performance.now()`); 0: open. */
@@ -187,12 +57,8 @@ class SendConn {
   ) {}
 }
 
-/** Receiver side: one sender's connection as this member receives it. */
-class RecvWin {
-  highestDelivered = 0;
-  highestReceived = 0;
-  /** Messages above highestDelivered (and DELIVERED marks); `buf.base === highestDelivered + 1`. */
-  readonly buf = new SeqnoRing(1);
+/** Receiver side: one sender's connection as this member receives it (delivered messages are not kept). */
+class RecvWin extends SeqnoTable<Message> {
   ackPending = false;
   closeAt = 0;
   constructor(
@@ -200,23 +66,10 @@ class RecvWin {
     readonly connId: number,
     /** The connection this one replaced: its late messages are dropped. */
     readonly prevConnId: number,
-  ) {}
-
-  /** Moves highestDelivered to `seqno` - 1 if below (the sender no longer has what lies between). */
-  skipTo(seqno: number): boolean {
-    if (seqno - 1 <= this.highestDelivered) return false;
-    this.buf.advanceTo(seqno);
-    this.highestDelivered = seqno - 1;
-    if (this.highestReceived < this.highestDelivered) this.highestReceived = this.highestDelivered;
-    return true;
+  ) {
+    super(0, { retainDelivered: false, maxAhead: MAX_WINDOW });
   }
 }
-
-const DROP = 0;
-const DELIVER = 1;
-const BUFFERED = 2;
-/** A receive window buffers at most this far above highestDelivered; later seqnos are retransmitted when the window moves. */
-const MAX_WINDOW = 1 << 18;
 
 /**
  * Reliable, exactly-once, FIFO unicast, after JGroups' UNICAST3.
@@ -254,13 +107,9 @@ export class UNICAST3 extends Protocol {
   private task: ScheduledTask | null = null;
   private ticks = 0;
 
-  // Acks: windows that received something since the last flush; flushed once per turn.
+  /** Windows that received something this turn: each acknowledges once, at the end of the turn. */
   private ackQueue: RecvWin[] = [];
-  private ackScheduled = false;
-
-  // The batch being processed (so the batch path allocates no closure).
-  private batchSender: Address | null = null;
-  private batchWin: RecvWin | null = null;
+  private ackTask: EndOfTurnTask | null = null;
 
   readonly stats = {
     msgsSent: 0,
@@ -280,12 +129,14 @@ export class UNICAST3 extends Protocol {
   override start(): void {
     this.running = true;
     this.task = this.timer.scheduleWithFixedDelay(this.xmitInterval, this.xmitInterval, this.onTick);
+    this.ackTask = this.timer.endOfTurnTask(this.flushAcks);
   }
 
   override stop(): void {
     this.running = false;
     this.task?.cancel();
     this.task = null;
+    this.ackTask?.cancel();
     this.sendConns.clear();
     this.recvWins.clear();
     this.ackQueue = [];
@@ -303,9 +154,9 @@ export class UNICAST3 extends Protocol {
 
   /** Messages sent and not acknowledged yet, to `dest` or to all destinations. */
   getUnackedCount(dest?: Address): number {
-    if (dest !== undefined) return this.sendConns.get(dest)?.unacked.count ?? 0;
+    if (dest !== undefined) return this.sendConns.get(dest)?.unacked.size() ?? 0;
     let n = 0;
-    for (const c of this.sendConns.values()) n += c.unacked.count;
+    for (const c of this.sendConns.values()) n += c.unacked.size();
     return n;
   }
 
@@ -329,9 +180,8 @@ export class UNICAST3 extends Protocol {
     return this.sendConns.delete(dest);
   }
 
-  override downEvent(evt: Event): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.view = evt.arg as View;
-    return this.downProt.downEvent(evt);
+  protected override viewChanged(view: View): void {
+    this.view = view;
   }
 
   // ---- sending ----
@@ -348,71 +198,61 @@ export class UNICAST3 extends Protocol {
     const seqno = conn.nextSeqno++;
     const hdr: UnicastHeader = { type: T.DATA, seqno, connId: conn.connId, missing: null };
     msg.putHeader(ID, hdr);
-    if (conn.unacked.count === 0) conn.oldestSinceTick = this.ticks;
-    conn.unacked.set(seqno, msg);
+    if (conn.unacked.size() === 0) conn.oldestSinceTick = this.ticks;
+    conn.unacked.add(seqno, msg);
     this.stats.msgsSent++;
     return this.downProt.down(msg);
   }
 
   // ---- receiving ----
+  // The receive rule is `receive`: up() applies it to one message, upBatch() to each message of
+  // a batch, keeping in place those it delivers at once and appending those it released.
+
   override up(msg: Message): void {
     const h = msg.getHeader<UnicastHeader>(ID);
     const from = msg.src;
-    if (h === undefined || from === null) {
-      this.upProt.up(msg);
-      return;
-    }
-    if (h.type !== T.DATA) {
-      this.handleControl(from, h);
-      const w = this.recvWins.get(from);
-      if (w !== undefined) this.drain(w, null);
-      return;
-    }
-    this.stats.msgsReceived++;
-    const win = this.windowFor(from, h.connId);
-    if (win === null) return;
-    const r = this.accept(win, h.seqno, msg);
-    if (r === DELIVER) this.upProt.up(msg);
-    this.drain(win, null);
+    if (h === undefined || from === null) return this.upProt.up(msg);
+    if (this.receive(msg, h, from)) this.upProt.up(msg);
+    const w = this.recvWins.get(from);
+    if (w !== undefined) this.deliverUp(w);
   }
 
   override upBatch(batch: MessageBatch): void {
-    if (batch.multicast || batch.sender === this.localAddress) {
-      this.upProt.upBatch(batch);
-      return;
-    }
-    this.batchSender = batch.sender;
-    this.batchWin = null;
-    try {
-      batch.removeIf(this.processInBatch);
-    } finally {
-      this.batchSender = null;
-      this.batchWin = null;
-    }
-    // Messages that became deliverable go after those kept in the batch (all of lower seqnos).
+    // Multicasts and messages to oneself carry no seqno of ours.
+    if (batch.multicast || batch.sender === this.localAddress) return this.upProt.upBatch(batch);
+    batch.removeIf(this.takeFromBatch);
+    // What the batch released follows what it delivered in place (all of lower seqnos).
     const w = this.recvWins.get(batch.sender);
-    if (w !== undefined) this.drain(w, batch);
+    if (w !== undefined) this.deliverInto(w, batch);
     if (!batch.isEmpty()) this.upProt.upBatch(batch);
   }
 
-  /** true: take the message out of the batch (control, duplicate, buffered). */
-  private readonly processInBatch = (msg: Message): boolean => {
+  /** true: take the message out of its batch (control, duplicate, buffered). */
+  private readonly takeFromBatch = (msg: Message): boolean => {
     const h = msg.getHeader<UnicastHeader>(ID);
-    if (h === undefined) return false;
-    const from = this.batchSender!;
+    const from = msg.src;
+    return h !== undefined && from !== null && !this.receive(msg, h, from);
+  };
+
+  /**
+   * The receive rule for a message with our header. true: the caller passes `msg` up now (the
+   * next of its connection, or OOB); what it releases the caller takes from the sender's window
+   * afterwards. Control messages are handled here in full.
+   */
+  private receive(msg: Message, h: UnicastHeader, from: Address): boolean {
     if (h.type !== T.DATA) {
       this.handleControl(from, h);
-      return true;
+      return false;
     }
     this.stats.msgsReceived++;
-    let win = this.batchWin;
-    if (win === null || win.connId !== h.connId) {
-      win = this.windowFor(from, h.connId);
-      if (win === null) return true;
-      this.batchWin = win;
-    }
-    return this.accept(win, h.seqno, msg) !== DELIVER;
-  };
+    const win = this.windowFor(from, h.connId);
+    if (win === null) return false;
+    this.needAck(win);
+    const r = win.add(h.seqno, msg, (msg.flags & Flag.OOB) !== 0);
+    if (r === SeqnoAdd.DUPLICATE) this.stats.duplicatesDropped++;
+    // TOO_FAR: the window noted it, so the gap below it is asked for; it is resent later.
+    return r === SeqnoAdd.DELIVER;
+  }
 
   /** The receive window of `from` for connection `connId`; null for a late message of a replaced connection. */
   private windowFor(from: Address, connId: number): RecvWin | null {
@@ -431,50 +271,14 @@ export class UNICAST3 extends Protocol {
     return nw;
   }
 
-  /** Files a received DATA message: DELIVER (now), BUFFERED (until the gap below fills) or DROP. */
-  private accept(win: RecvWin, seqno: number, msg: Message): number {
-    this.needAck(win);
-    const hd = win.highestDelivered;
-    if (seqno <= hd) {
-      this.stats.duplicatesDropped++;
-      return DROP;
-    }
-    if (seqno - hd > MAX_WINDOW) {
-      // Too far ahead to hold: remember it exists (so we ask for the gap); it is resent later.
-      if (seqno > win.highestReceived) win.highestReceived = seqno;
-      return DROP;
-    }
-    if (win.buf.get(seqno) !== null) {
-      this.stats.duplicatesDropped++;
-      return DROP;
-    }
-    if (seqno > win.highestReceived) win.highestReceived = seqno;
-    if (seqno === hd + 1) {
-      win.highestDelivered = seqno;
-      win.buf.shift();
-      return DELIVER;
-    }
-    if ((msg.flags & Flag.OOB) !== 0) {
-      win.buf.set(seqno, DELIVERED);
-      return DELIVER;
-    }
-    win.buf.set(seqno, msg);
-    return BUFFERED;
+  /** Passes up, one by one, what `win` has in order now. */
+  private deliverUp(win: RecvWin): void {
+    for (let m = win.removeNext(); m !== undefined; m = win.removeNext()) this.upProt.up(m);
   }
 
-  /** Delivers what became in order: appended to `batch`, or passed up one by one. */
-  private drain(win: RecvWin, batch: MessageBatch | null): void {
-    const buf = win.buf;
-    for (;;) {
-      if (buf.count === 0) return;
-      const m = buf.get(buf.base);
-      if (m === null) return;
-      buf.shift();
-      win.highestDelivered++;
-      if (m === DELIVERED) continue;
-      if (batch !== null) batch.add(m);
-      else this.upProt.up(m);
-    }
+  /** Appends to `batch` what `win` has in order now. */
+  private deliverInto(win: RecvWin, batch: MessageBatch): void {
+    for (let m = win.removeNext(); m !== undefined; m = win.removeNext()) batch.add(m);
   }
 
   private handleControl(from: Address, h: UnicastHeader): void {
@@ -501,14 +305,10 @@ export class UNICAST3 extends Protocol {
     if (win.ackPending) return;
     win.ackPending = true;
     this.ackQueue.push(win);
-    if (!this.ackScheduled) {
-      this.ackScheduled = true;
-      setImmediate(this.flushAcks);
-    }
+    this.ackTask?.request();
   }
 
   private readonly flushAcks = (): void => {
-    this.ackScheduled = false;
     const q = this.ackQueue;
     this.ackQueue = [];
     if (!this.running) return;
@@ -524,12 +324,8 @@ export class UNICAST3 extends Protocol {
     this.stats.acksReceived++;
     const c = this.sendConns.get(from);
     if (c === undefined || c.connId !== h.connId) return;
-    const upTo = Math.min(h.seqno, c.nextSeqno - 1);
     const u = c.unacked;
-    if (upTo < u.base) return;
-    u.advanceTo(upTo + 1);
-    if (u.count > 0) c.oldestSinceTick = this.ticks;
-    else u.shrinkIfEmpty(4096);
+    if (u.purge(Math.min(h.seqno, c.nextSeqno - 1)) > 0 && u.size() > 0) c.oldestSinceTick = this.ticks;
   }
 
   // ---- retransmission ----
@@ -538,20 +334,20 @@ export class UNICAST3 extends Protocol {
     const c = this.sendConns.get(from);
     const missing = h.missing;
     if (c === undefined || c.connId !== h.connId || missing === null) return;
-    const low = c.unacked.base;
+    const u = c.unacked;
     let purged = false;
     for (let i = 0; i < missing.length; i++) {
       const s = missing[i]!;
-      if (s < low) {
+      if (s <= u.low) {
         purged = true;
         continue;
       }
-      const m = c.unacked.get(s);
-      if (m !== null) this.resend(m);
+      const m = u.get(s);
+      if (m !== undefined) this.resend(m);
     }
     if (purged) {
       this.stats.firstSeqnosSent++;
-      this.sendControl(from, { type: T.FIRST_SEQNO, seqno: low, connId: c.connId, missing: null });
+      this.sendControl(from, { type: T.FIRST_SEQNO, seqno: u.low + 1, connId: c.connId, missing: null });
     }
   }
 
@@ -570,26 +366,16 @@ export class UNICAST3 extends Protocol {
     // Senders: a tail that stays unacknowledged for more than an interval is resent (its last
     // message), so a receiver that lost it learns the highest seqno and asks for the rest.
     for (const c of this.sendConns.values()) {
-      if (c.unacked.count > 0 && tick - c.oldestSinceTick > 1) {
+      if (c.unacked.size() > 0 && tick - c.oldestSinceTick > 1) {
         const m = c.unacked.get(c.nextSeqno - 1);
-        if (m !== null) this.resend(m);
+        if (m !== undefined) this.resend(m);
       }
     }
     // Receivers: ask for the gaps.
     for (const w of this.recvWins.values()) {
-      if (w.highestReceived <= w.highestDelivered) continue;
-      let missing: number[] | null = null;
-      const max = this.maxXmitReqSize;
-      for (let s = w.highestDelivered + 1; s <= w.highestReceived; s++) {
-        if (w.buf.get(s) === null) {
-          (missing ??= []).push(s);
-          if (missing.length >= max) break;
-        }
-      }
-      if (missing !== null) {
-        this.stats.xmitReqsSent++;
-        this.sendControl(w.peer, { type: T.XMIT_REQ, seqno: 0, connId: w.connId, missing });
-      }
+      if (w.numMissing() === 0) continue;
+      this.stats.xmitReqsSent++;
+      this.sendControl(w.peer, { type: T.XMIT_REQ, seqno: 0, connId: w.connId, missing: w.missing(this.maxXmitReqSize) });
     }
     this.reapConnections();
   };
