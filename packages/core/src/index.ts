@@ -51,6 +51,7 @@ export {
 } from './protocol-registry.js';
 export { ProtocolStack, type MessageSizeLimit, type Position, type ProtocolRef, type UpHandler } from './protocol-stack.js';
 export type { ChannelListener, Receiver } from './receiver.js';
+export { closeOnSignals, type CloseOnSignalsOptions } from './signals.js';
 export { SeqnoAdd, SeqnoTable, type SeqnoAddResult, type SeqnoTableOptions } from './seqno-table.js';
 export { TimeScheduler, type EndOfTurnTask, type ScheduledTask } from './time-scheduler.js';
 export { MergeView, View, ViewId } from './view.js';
