@@ -2,7 +2,7 @@
 // on 127.0.0.1 (each test with a multicast group and port of its own).
 import { connect } from 'node:net';
 import { type Channel, Event, EventType, FD_SOCK2, PhysicalAddress, UDP } from 'tsgroups';
-import { closeAll, loopbackStack, type Member, startCluster, uniqueCluster } from './helpers/cluster.js';
+import { loopbackStack, type Member, startCluster, uniqueCluster } from './helpers/cluster.js';
 import { randomGroup, udpStack } from './udp/udp-helpers.js';
 
 let members: Member[] = [];

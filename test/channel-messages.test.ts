@@ -107,7 +107,8 @@ describe('messages() is bounded by flow control when its consumer is slow', () =
       expect(pending.max).toBeGreaterThanOrEqual(HIGH); // the consumer did fall behind
       expect(pending.max).toBeLessThanOrEqual(bound);
       for (const s of senders) expect(got.get(s.getAddress()!)).toEqual(Array.from({ length: N }, (_, i) => i));
-      const fc = consumer.getProtocolStack().findProtocol(mode === 'multicast' ? MFC : UFC)!;
+      const stack = consumer.getProtocolStack();
+      const fc = mode === 'multicast' ? stack.findProtocol(MFC)! : stack.findProtocol(UFC)!;
       expect(fc.getStats().consumerBehindPeriods).toBeGreaterThan(0);
       expect(fc.isWithholdingCredits()).toBe(false); // break released it
     },
