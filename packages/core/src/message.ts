@@ -93,15 +93,15 @@ export class Message {
   }
   /** The array that holds the payload (shared, not copied); see {@link getOffset} and {@link getLength}. */
   getArray(): Uint8Array {
-    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
+    if (this.value !== NO_VALUE && this.valueMarshaller === null) this.encodeValue(this.marshaller ?? jsonMarshaller);
     return this.buf;
   }
   getOffset(): number {
-    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
+    if (this.value !== NO_VALUE && this.valueMarshaller === null) this.encodeValue(this.marshaller ?? jsonMarshaller);
     return this.off;
   }
   getLength(): number {
-    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
+    if (this.value !== NO_VALUE && this.valueMarshaller === null) this.encodeValue(this.marshaller ?? jsonMarshaller);
     return this.len;
   }
   hasPayload(): boolean {
@@ -109,12 +109,12 @@ export class Message {
   }
   /** The payload as a view (no copy). */
   getPayload(): Uint8Array {
-    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
+    if (this.value !== NO_VALUE && this.valueMarshaller === null) this.encodeValue(this.marshaller ?? jsonMarshaller);
     return this.off === 0 && this.len === this.buf.length ? this.buf : this.buf.subarray(this.off, this.off + this.len);
   }
   /** A copy of the payload bytes. */
   getBuffer(): Uint8Array {
-    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
+    if (this.value !== NO_VALUE && this.valueMarshaller === null) this.encodeValue(this.marshaller ?? jsonMarshaller);
     // Uint8Array's slice copies; a Node Buffer's own slice would return a view.
     return Uint8Array.prototype.slice.call(this.buf, this.off, this.off + this.len);
   }
@@ -133,7 +133,7 @@ export class Message {
   }
   /** Unmarshals the payload; throws a TsgroupsError (`ERR_MARSHALLING`) if it holds no marshalled value. */
   getObject<T = unknown>(marshaller: Marshaller = this.marshaller ?? jsonMarshaller): T {
-    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(marshaller);
+    if (this.value !== NO_VALUE && this.valueMarshaller === null) this.encodeValue(marshaller);
     return marshaller.objectFromBuffer(this.buf, this.off, this.len) as T;
   }
 
@@ -228,7 +228,7 @@ export class Message {
    * @throws TsgroupsError `ERR_PROTOCOL_REGISTRY` if a header's protocol has no codec
    */
   size(sender: Address | null = this.src): number {
-    if (this.valueMarshaller === null && this.value !== NO_VALUE) this.encodeValue(this.marshaller ?? jsonMarshaller);
+    if (this.value !== NO_VALUE && this.valueMarshaller === null) this.encodeValue(this.marshaller ?? jsonMarshaller);
     let body = 0;
     const flags = this.flags & ~TRANSIENT_FLAGS;
     if (flags !== 0) body += 1 + uint32Size(flags);
@@ -252,7 +252,7 @@ export class Message {
 
   toString(): string {
     const parts = [`dst: ${this.dest ?? '<all>'}`, `src: ${this.src ?? '<null>'}`,
-      this.valueMarshaller === null && this.value !== NO_VALUE ? 'a value not marshalled yet' : `${this.len} bytes`];
+      this.value !== NO_VALUE && this.valueMarshaller === null ? 'a value not marshalled yet' : `${this.len} bytes`];
     if (this.flags) parts.push(`flags=${flagsToString(this.flags)}`);
     if (this.hdrs) {
       const names: string[] = [];
