@@ -1,7 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { Address, generateLogicalName, NameCache } from './address.js';
 import { AbortError, channelClosed, channelNotConnected, ChannelStateError, TsgroupsError } from './errors.js';
-import { Event, EventType } from './event.js';
+import { type AnyEvent, Event, EventType } from './event.js';
 import { ScopedLogger } from './logger.js';
 import { jsonMarshaller, type Marshaller } from './marshaller.js';
 import { Message } from './message.js';
@@ -406,17 +406,17 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   }
 
   /** @internal */
-  upEvent(evt: Event): unknown {
+  upEvent(evt: AnyEvent): unknown {
     switch (evt.type) {
       case EventType.VIEW_CHANGE: {
-        const view = evt.arg as View;
+        const view = evt.arg;
         this.view = view;
         this.callReceiver('viewAccepted', view);
         this.safeEmit('view', view);
         break;
       }
       case EventType.SUSPECT:
-        for (const a of evt.arg as Address[]) {
+        for (const a of evt.arg) {
           this.callReceiver('suspect', a);
           this.safeEmit('suspect', a);
         }

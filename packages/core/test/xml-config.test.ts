@@ -355,8 +355,8 @@ describe('buildStack / stackFromXml / loadStackXml', () => {
 });
 
 describe('registerProtocol', () => {
-  test('refuses a class without protocolName and a name taken by another class', () => {
-    class Nameless extends Protocol {}
+  test('refuses an anonymous class without protocolName and a name taken by another class', () => {
+    const Nameless = (() => class extends Protocol {})();
     class Impostor extends Protocol {
       static override readonly protocolName = 'TEST_XML_DISC';
     }
