@@ -110,6 +110,8 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
     droppedEncoding: 0,
     /** Datagrams the network layer refused (see `sendErrorsByCode`). */
     sendErrors: 0,
+    /** Datagrams whose encoded length differed from the computed one (a header codec's size() is wrong). */
+    sizeMismatches: 0,
   };
 
   /** Sends one encoded datagram to `dest`, or to every member when `dest` is null. */
@@ -297,6 +299,7 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
    * Says which, and lets the datagram go only if it still fits `maxBundleSize`.
    */
   private sizeMismatch(dest: Address | null, msgs: Message[], actual: number, expected: number): boolean {
+    this.stats.sizeMismatches++;
     const culprits = new Set<string>();
     for (const m of msgs) {
       m.forEachHeader((id, h) => {
