@@ -8,22 +8,17 @@
 // loopback, filtering, sizes, lifecycle), not about the protocols a channel would add.
 import {
   Address,
-  type AnyEvent,
   encodeDatagram,
-  Event,
-  EventType,
   Flag,
   HeaderRegistry,
   type HeaderCodec,
   Message,
-  type MessageBatch,
-  type PhysicalAddress,
-  ProtocolStack,
   type Transport,
   uint32Size,
   utf8Encode,
   WIRE_MAGIC,
 } from 'tsgroups';
+import { introduce, type Node, recordDatagrams, startNode } from '../helpers/bare-stack.js';
 import { uniqueCluster, waitUntil } from '../helpers/cluster.js';
 import { CapturingLogger } from '../helpers/frag-rsvp-stack.js';
 
@@ -43,20 +38,6 @@ export interface TransportUnderTest {
   released?(t: Transport, cluster: string): boolean;
   /** Closes what `inject` opened. */
   teardown?(): Promise<void>;
-}
-
-/** A transport under a probe that records what comes up. */
-export interface Node {
-  readonly name: string;
-  readonly transport: Transport;
-  readonly stack: ProtocolStack;
-  readonly address: Address;
-  /** Every batch that came up: its sender, whether multicast, and how many messages. */
-  readonly batches: { sender: Address; multicast: boolean; size: number }[];
-  /** Every message that came up, in order. */
-  readonly messages: Message[];
-  /** Payloads as text, in order. */
-  texts(): string[];
 }
 
 // A header every message of the suite may carry, to check headers travel intact.
@@ -81,55 +62,6 @@ const probeCodec: HeaderCodec<ProbeHeader> = {
 HeaderRegistry.register(PROBE_ID, 'COMPLIANCE_PROBE', probeCodec);
 
 const text = (s: string) => utf8Encode(s);
-
-/** Starts a bare stack of `t` in `cluster`, as a channel's connect would. */
-async function startNode(t: Transport, cluster: string, name: string): Promise<Node> {
-  const stack = new ProtocolStack([t]);
-  const address = Address.random();
-  const messages: Message[] = [];
-  const batches: Node['batches'] = [];
-  stack.setUpHandler({
-    up: (m: Message) => {
-      messages.push(m);
-      batches.push({ sender: m.src!, multicast: m.dest === null, size: 1 });
-    },
-    upBatch: (b: MessageBatch) => {
-      batches.push({ sender: b.sender, multicast: b.multicast, size: b.size() });
-      for (const m of b) messages.push(m);
-    },
-    upEvent: () => undefined,
-  });
-  stack.localAddress = address;
-  stack.clusterName = cluster;
-  await stack.init();
-  stack.downEvent(new Event(EventType.SET_LOCAL_ADDRESS, address));
-  stack.downEvent(new Event(EventType.SET_CLUSTER_NAME, cluster));
-  await stack.start();
-  return { name, transport: t, stack, address, batches, messages, texts: () => messages.map((m) => m.getString()) };
-}
-
-/** Tells every node how to reach the others (what discovery does in a full stack). */
-function introduce(nodes: Node[]): void {
-  for (const a of nodes) {
-    const physical = a.stack.downEvent(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS, undefined) as AnyEvent) as PhysicalAddress | undefined;
-    if (physical === undefined) continue;
-    for (const b of nodes) {
-      if (b !== a) b.stack.downEvent(new Event(EventType.ADD_PHYSICAL_ADDRESS, { address: a.address, physical, name: a.name }));
-    }
-  }
-}
-
-/** Replaces `t`'s sendDatagram by one that records each datagram's length before sending it (or not, if `drop`). */
-function recordDatagrams(t: Transport, drop = false): { dest: Address | null; length: number }[] {
-  const sent: { dest: Address | null; length: number }[] = [];
-  const inner = t as unknown as { sendDatagram(dest: Address | null, data: Uint8Array): void };
-  const orig = inner.sendDatagram.bind(t);
-  inner.sendDatagram = (dest, data) => {
-    sent.push({ dest, length: data.length });
-    if (!drop) orig(dest, data);
-  };
-  return sent;
-}
 
 function resourceCounts(): Map<string, number> {
   const m = new Map<string, number>();
