@@ -190,7 +190,7 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
    */
   getPhysicalAddress(): PhysicalAddress | null {
     if (!this.isAttached()) return null;
-    return (this.stack.downEvent(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS)) as PhysicalAddress | undefined) ?? null;
+    return this.stack.ask(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS)) ?? null;
   }
   private isAttached(): boolean {
     return this.state === 'connected' || this.state === 'connecting';

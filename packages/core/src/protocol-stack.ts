@@ -1,7 +1,7 @@
 import type { Address } from './address.js';
 import { ConfigError, MessageTooLargeError, TsgroupsError } from './errors.js';
 import { camelToSnake, convertProperty, type PropertyType } from './properties.js';
-import type { AnyEvent } from './event.js';
+import type { AnyEvent, Event, EventResult, EventTypeValue } from './event.js';
 import { ScopedLogger } from './logger.js';
 import type { Message } from './message.js';
 import type { MessageBatch } from './message-batch.js';
@@ -311,6 +311,10 @@ export class ProtocolStack {
   }
   downEvent(evt: AnyEvent): unknown {
     return this.top.downProt.downEvent(evt);
+  }
+  /** Sends `evt` down from the top and returns the answer, typed (see `Protocol.ask`). */
+  ask<K extends EventTypeValue>(evt: Event<K>): EventResult<K> {
+    return this.top.downProt.downEvent(evt as AnyEvent) as EventResult<K>;
   }
 
   /** `UDP(bind_port=7800) -> PING -> ...` bottom up, for logs and errors. */
