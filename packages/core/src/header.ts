@@ -24,6 +24,9 @@ interface Entry {
   size: (header: unknown) => number;
 }
 
+/** Ids below this (tsgroups' own, and the first user ids) are found by array index, not by Map. */
+const FAST_IDS = 2048;
+
 /** The writer headers without a `size()` are measured with (taken while in use: a nested measure gets its own). */
 let scratch: Writer | null = null;
 
@@ -49,6 +52,8 @@ export function measureHeader<H>(codec: HeaderCodec<H>, header: H): number {
  */
 export class HeaderRegistry {
   private static readonly codecs = new Map<number, Entry>();
+  /** Entries of ids below {@link FAST_IDS} by id: the bundler looks one up for every header it sizes. */
+  private static readonly fast: (Entry | undefined)[] = new Array<Entry | undefined>(FAST_IDS).fill(undefined);
 
   static register(id: number, name: string, codec: HeaderCodec): void {
     if (!Number.isInteger(id) || id <= 0 || id > 0xffff) {
@@ -59,11 +64,13 @@ export class HeaderRegistry {
       throw new TsgroupsError('ERR_PROTOCOL_REGISTRY', `header id ${id} of ${name} is already used by ${existing.name}`);
     }
     const size = codec.size === undefined ? (h: unknown) => measureHeader(codec, h) : codec.size.bind(codec);
-    HeaderRegistry.codecs.set(id, { name, codec, size });
+    const entry = { name, codec, size };
+    HeaderRegistry.codecs.set(id, entry);
+    if (id < FAST_IDS) HeaderRegistry.fast[id] = entry;
   }
 
   static get(id: number): HeaderCodec | undefined {
-    return HeaderRegistry.codecs.get(id)?.codec;
+    return (id < FAST_IDS ? HeaderRegistry.fast[id] : HeaderRegistry.codecs.get(id))?.codec;
   }
 
   /**
@@ -71,7 +78,7 @@ export class HeaderRegistry {
    * @throws TsgroupsError `ERR_PROTOCOL_REGISTRY` if no codec is registered for `id`
    */
   static sizeOf(id: number, header: unknown): number {
-    const e = HeaderRegistry.codecs.get(id);
+    const e = id < FAST_IDS ? HeaderRegistry.fast[id] : HeaderRegistry.codecs.get(id);
     if (e === undefined) throw new TsgroupsError('ERR_PROTOCOL_REGISTRY', `no header codec registered for protocol id ${id}`);
     return e.size(header);
   }

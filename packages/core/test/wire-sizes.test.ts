@@ -8,6 +8,7 @@ import {
   Writer,
   datagramEnvelopeSize,
   datagramSize,
+  decodeDatagram,
   delimitedSize,
   encodeDatagram,
   int32Size,
@@ -143,6 +144,25 @@ describe('Message.size() and the datagram envelope', () => {
     expect(m.size()).toBe(2);
     m.setFlag(Flag.OOB);
     expect(encodeDatagram(utf8Encode('c'), sender, null, [m]).length).toBe(datagramEnvelopeSize(1, false) + m.size());
+  });
+
+  test('a codec whose size() is wrong still yields a datagram that decodes intact (only its length differs from the computed one)', () => {
+    const lying: HeaderCodec<BlobHeader> = { encode: blobCodec.encode, decode: blobCodec.decode, size: (h) => measureHeader(blobCodec, h) - 3 };
+    HeaderRegistry.register(1320, 'TEST_SIZES_LYING', lying);
+    const cluster = utf8Encode('c');
+    const msgs = [0, 1, 200, 20_000].map((n) =>
+      new Message(null, new Uint8Array(n).fill(5)).setSrc(sender).putHeader(1320, { kind: n, data: new Uint8Array(n % 300), stamp: 0 }),
+    );
+    const data = encodeDatagram(cluster, sender, null, msgs);
+    expect(data.length).toBe(datagramSize(cluster, sender, null, msgs) + 3 * msgs.length);
+    const res = decodeDatagram(data, cluster);
+    if (typeof res === 'string') throw new Error(`dropped: ${res}`);
+    expect(res.batch.toArray().map((m) => [m.getLength(), m.getHeader<BlobHeader>(1320)!.kind])).toEqual([
+      [0, 0],
+      [1, 1],
+      [200, 200],
+      [20_000, 20_000],
+    ]);
   });
 
   test('property: for random messages and envelopes, the computed size is the encoded length', () => {

@@ -3,11 +3,11 @@
 
 /** Bytes of an unsigned varint (`Writer.uint32`, or `uint64` of a non-negative number up to 2^53). */
 export function varintSize(value: number): number {
-  if (value < 0x80) return 1;
-  if (value < 0x4000) return 2;
-  if (value < 0x200000) return 3;
-  if (value < 0x10000000) return 4;
-  if (value <= 0xffffffff) return 5;
+  // Small enough for V8 to inline on the hot path; values above 32 bits take the slow path.
+  return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : value <= 0xffffffff ? 5 : varint64Size(value);
+}
+
+function varint64Size(value: number): number {
   // Above 32 bits: 7 payload bits per byte (division, as bit operators truncate to 32 bits).
   let n = 5;
   let v = Math.floor(value / 0x800000000); // 2^35
