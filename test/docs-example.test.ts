@@ -216,6 +216,12 @@ describe('the STAMP protocol of writing-a-protocol.md', () => {
     const r = Reader.create(bytes);
     expect(stampHeaderCodec.decode(r, bytes.length)).toEqual(big);
     expect(r.pos).toBe(bytes.length);
+    // size() counts exactly what encode writes.
+    for (const h of [{ seq: 1, sender: 'A' }, big, { seq: 0, sender: '' }, { seq: 300, sender: 'x'.repeat(200) }]) {
+      const w3 = Writer.create();
+      stampHeaderCodec.encode(h, w3);
+      expect(stampHeaderCodec.size!(h)).toBe(w3.finish().length);
+    }
   });
 });
 

@@ -5,7 +5,18 @@
 // member's messages since it connected. On the way up it keeps the header (the application
 // can read it), counts stamps per sender, drops (and warns about) any message that arrives
 // without a stamp, and counts a stamp whose seq goes backwards for its sender as out of order.
-import { type Address, type DownResult, type HeaderCodec, type Message, Protocol, type PropertyDecls, type View } from 'tsgroups';
+import {
+  type Address,
+  delimitedSize,
+  type DownResult,
+  type HeaderCodec,
+  type Message,
+  Protocol,
+  type PropertyDecls,
+  utf8Size,
+  varintSize,
+  type View,
+} from 'tsgroups';
 
 /** STAMP's protocol id: it keys the header on the wire. Ids below 1000 belong to tsgroups. */
 export const STAMP_ID = 1001;
@@ -51,6 +62,12 @@ export const stampHeaderCodec: HeaderCodec<StampHeader> = {
       }
     }
     return { seq, sender };
+  },
+  // The exact number of bytes encode writes: the transport asks for it for every message it
+  // packs into a datagram, so count, never encode here. Two tags, the seq's varint, and the
+  // sender's length and UTF-8 bytes.
+  size(h) {
+    return 2 + varintSize(h.seq) + delimitedSize(utf8Size(h.sender));
   },
 };
 
