@@ -65,7 +65,7 @@ describe('addresses are checked when the stack is built', () => {
     );
   });
 
-  test.each(['10.0.0.1', '127.0.0.1', 'banana', '240.0.0.1'])('UDP mcast_addr=%j (not multicast)', (value) => {
+  test.each(['192.0.2.1', '127.0.0.1', 'banana', '240.0.0.1'])('UDP mcast_addr=%j (not multicast)', (value) => {
     const err = refused(config(`${UDP_BASE(`mcast_addr="${value}"`)}<GMS/>`));
     expect(err).toMatchObject({ code: 'ERR_CONFIG_BAD_VALUE', element: 'UDP', attribute: 'mcast_addr' });
   });

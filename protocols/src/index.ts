@@ -25,4 +25,3 @@ export { RSVP } from './rsvp/rsvp.js';
 export { DISCARD } from './testing/discard.js';
 export { DELAY } from './testing/delay.js';
 export { SHUFFLE } from './testing/shuffle.js';
-export { seededRandom } from './testing/random.js';

@@ -78,3 +78,4 @@ export {
 } from './wire/codec.js';
 export { delimitedSize, int32Size, tagSize, uint32Size, utf8Size, varintSize } from './wire/sizes.js';
 export { Reader, Writer } from './wire/protobuf.js';
+export { seededRandom } from './random.js';

@@ -1,4 +1,4 @@
-import { jsonMarshaller, Message, TsgroupsError } from '@tsgroups/core';
+import { jsonMarshaller, Message, TsgroupsError, seededRandom } from '@tsgroups/core';
 
 /** What `send(dest, value)` and `getObject()` do with the default marshaller. */
 function roundTrip(value: unknown): unknown {
@@ -77,21 +77,10 @@ function difference(a: unknown, b: unknown, path = 'value'): string | null {
   return null;
 }
 
-/** A small seeded PRNG (mulberry32), so a failure names the seed that reproduces it. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random values of every kind the default marshaller promises to carry, nested. */
 function generator(seed: number) {
-  const rnd = prng(seed);
+  const rnd = seededRandom(seed);
   const int = (n: number) => Math.floor(rnd() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const chars = ['a', 'Z', ' ', '"', '\\', '\n', '\u0000', 'é', '€', '𝄞', '\ud800', '\udc00', '{', ':'];

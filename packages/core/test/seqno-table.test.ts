@@ -1,4 +1,4 @@
-import { SeqnoAdd, SeqnoTable, type SeqnoAddResult } from '@tsgroups/core';
+import { SeqnoAdd, SeqnoTable, type SeqnoAddResult, seededRandom } from '@tsgroups/core';
 
 /** An element: the seqno it was sent with, so a test sees which one came out. */
 interface E {
@@ -15,17 +15,6 @@ function drain(t: SeqnoTable<E>): number[] {
   return seqnos(out);
 }
 
-/** A deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('SeqnoTable', () => {
   test('in order: each element is delivered at once and nothing waits', () => {
@@ -191,7 +180,7 @@ describe('SeqnoTable', () => {
   test('wrap-around: a stream over a thousand ring capacities, reordered locally, never grows the ring', () => {
     for (const retainDelivered of [false, true]) {
       const t = new SeqnoTable<E>(0, { capacity: 16, retainDelivered });
-      const random = prng(retainDelivered ? 7 : 8);
+      const random = seededRandom(retainDelivered ? 7 : 8);
       const delivered: number[] = [];
       const out: E[] = [];
       const N = 16 * 1000;
@@ -335,7 +324,7 @@ describe('SeqnoTable', () => {
   }
 
   test.each(Array.from({ length: 40 }, (_, i) => i + 1))('random operations agree with a Map model (seed %i)', (seed) => {
-    const random = prng(seed);
+    const random = seededRandom(seed);
     const retain = seed % 2 === 0;
     const offset = seed % 5 === 0 ? 2 ** 32 - 3000 : Math.floor(random() * 100);
     const maxAhead = seed % 3 === 0 ? 500 : Infinity;

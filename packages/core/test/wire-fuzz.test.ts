@@ -13,6 +13,7 @@ import {
   decodeDatagram,
   encodeDatagram,
   utf8Encode,
+  seededRandom,
 } from '@tsgroups/core';
 import { tsgroups } from '../src/generated/wire.js';
 import { MARKER, blobCodec, encodeHeader, markerCodec, seqCodec } from './helpers/wire.js';
@@ -26,24 +27,12 @@ HeaderRegistry.register(SEQ, 'TEST_FUZZ_SEQ', seqCodec);
 HeaderRegistry.register(BLOB, 'TEST_FUZZ_BLOB', blobCodec);
 HeaderRegistry.register(MARK, 'TEST_FUZZ_MARK', markerCodec);
 
-function mulberry32(seed: number): () => number {
-  // A local reference: a global lookup in jest's VM context costs more than the whole PRNG step.
-  const imul = Math.imul;
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = imul(t ^ (t >>> 15), t | 1);
-    t ^= t + imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A PRNG per category, so that each category replays on its own. */
 function rngFor(category: string): { next: () => number; int: (n: number) => number; bytes: (n: number) => Uint8Array } {
   let h = SEED;
   for (let i = 0; i < category.length; i++) h = Math.imul(h ^ category.charCodeAt(i), 0x9e3779b1) >>> 0;
-  const next = mulberry32(h);
+  const next = seededRandom(h);
   const int = (n: number): number => Math.floor(next() * n);
   const bytes = (n: number): Uint8Array => {
     const out = new Uint8Array(n);

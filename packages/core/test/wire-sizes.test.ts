@@ -19,20 +19,10 @@ import {
   utf8Size,
   varintSize,
   type HeaderCodec,
+  seededRandom,
 } from '@tsgroups/core';
 import { blobCodec, markerCodec, seqCodec, MARKER, type BlobHeader, type SeqHeader } from './helpers/wire.js';
 
-/** A small seeded PRNG (mulberry32): the same inputs on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function written(fn: (w: Writer) => void): number {
   const w = Writer.create();
@@ -65,7 +55,7 @@ describe('varint and field sizes', () => {
 
   test('varintSize matches Writer.uint64 up to 2^53', () => {
     const values = [2 ** 32, 2 ** 35 - 1, 2 ** 35, 2 ** 42 - 1, 2 ** 42, 2 ** 49 - 1, 2 ** 49, 2 ** 53 - 1];
-    const rnd = prng(7);
+    const rnd = seededRandom(7);
     for (let i = 0; i < 2000; i++) values.push(Math.floor(rnd() * 2 ** (1 + Math.floor(rnd() * 53))));
     for (const v of values) expect([v, varintSize(v)]).toEqual([v, written((w) => w.uint64(v))]);
   });
@@ -85,7 +75,7 @@ describe('varint and field sizes', () => {
   });
 
   test('utf8Size counts what Writer.string writes, surrogate pairs and lone surrogates included', () => {
-    const rnd = prng(11);
+    const rnd = seededRandom(11);
     const pieces = ['a', 'é', '€', '😀', '\ud800', '\udc00', 'z\ud83d', '\u07ff', '\u0800', '\uffff'];
     for (let i = 0; i < 2000; i++) {
       let s = '';
@@ -166,7 +156,7 @@ describe('Message.size() and the datagram envelope', () => {
   });
 
   test('property: for random messages and envelopes, the computed size is the encoded length', () => {
-    const rnd = prng(2024);
+    const rnd = seededRandom(2024);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
     const others = [Address.random(), Address.random()];
     const lengths = [0, 1, 100, 113, 114, 127, 128, 129, 16_250, 16_383, 16_384, 16_400, 60_000, 70_000];

@@ -1,5 +1,4 @@
-import { type DownResult, type Message, type MessageBatch, Protocol, type PropertyDecls } from '@tsgroups/core';
-import { seededRandom } from './random.js';
+import { type DownResult, type Message, type MessageBatch, Protocol, type PropertyDecls, seededRandom } from '@tsgroups/core';
 
 /**
  * Delays messages: outgoing ones by up to `outDelay` ms, incoming batches by up to `inDelay`.

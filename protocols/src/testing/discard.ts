@@ -1,5 +1,4 @@
-import { type Address, type DownResult, type Message, type MessageBatch, Protocol, type PropertyDecls } from '@tsgroups/core';
-import { seededRandom } from './random.js';
+import { type Address, type DownResult, type Message, type MessageBatch, Protocol, type PropertyDecls, seededRandom } from '@tsgroups/core';
 
 /**
  * Drops messages on purpose, to prove that retransmission, failure detection and merging work:

@@ -1,5 +1,4 @@
-import { type DownResult, type Message, type MessageBatch, Protocol, type PropertyDecls } from '@tsgroups/core';
-import { seededRandom } from './random.js';
+import { type DownResult, type Message, type MessageBatch, Protocol, type PropertyDecls, seededRandom } from '@tsgroups/core';
 
 /**
  * Reorders messages: collects up to `maxSize` messages (or what arrives within `maxTime` ms),

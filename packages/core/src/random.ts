@@ -1,4 +1,7 @@
-/** A small seeded PRNG (mulberry32), so fault-injection runs can be replayed from their seed. */
+/**
+ * A small seeded PRNG (mulberry32): the same numbers in [0, 1) for the same seed, so fault
+ * injection (DISCARD, DELAY, SHUFFLE) and property tests can be replayed from their seed.
+ */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0 || 0x9e3779b9;
   return () => {
