@@ -79,3 +79,4 @@ export {
 export { delimitedSize, int32Size, tagSize, uint32Size, utf8Size, varintSize } from './wire/sizes.js';
 export { Reader, Writer } from './wire/protobuf.js';
 export { seededRandom } from './random.js';
+export { Fifo } from './fifo.js';

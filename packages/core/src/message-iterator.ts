@@ -1,4 +1,5 @@
 import { TsgroupsError } from './errors.js';
+import { Fifo } from './fifo.js';
 import type { Message } from './message.js';
 
 export interface MessagesOptions {
@@ -32,8 +33,7 @@ const DONE: IteratorResult<Message> = Object.freeze({ value: undefined, done: tr
 export class MessageIterator implements AsyncIterableIterator<Message> {
   readonly highWaterMark: number;
   readonly lowWaterMark: number;
-  private queue: (Message | undefined)[] = [];
-  private head = 0;
+  private readonly queue = new Fifo<Message>();
   private waiter: ((r: IteratorResult<Message>) => void) | null = null;
   private ended = false;
   private behind = false;
@@ -66,7 +66,7 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
 
   /** Messages received and not taken yet. */
   get pending(): number {
-    return this.queue.length - this.head;
+    return this.queue.length;
   }
 
   /** True from the moment the buffer reached the high-water mark until it is back to the low-water mark. */
@@ -89,24 +89,16 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
       return;
     }
     this.queue.push(msg);
-    if (!this.behind && this.queue.length - this.head >= this.highWaterMark) {
+    if (!this.behind && this.queue.length >= this.highWaterMark) {
       this.behind = true;
       this.host.consumerBehind(this, true);
     }
   }
 
   next(): Promise<IteratorResult<Message>> {
-    if (this.head < this.queue.length) {
-      const msg = this.queue[this.head]!;
-      this.queue[this.head++] = undefined;
-      if (this.head === this.queue.length) {
-        this.queue = [];
-        this.head = 0;
-      } else if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-      if (this.behind && this.queue.length - this.head <= this.lowWaterMark) {
+    const msg = this.queue.shift();
+    if (msg !== undefined) {
+      if (this.behind && this.queue.length <= this.lowWaterMark) {
         this.behind = false;
         this.host.consumerBehind(this, false);
       }
@@ -136,10 +128,7 @@ export class MessageIterator implements AsyncIterableIterator<Message> {
    * (disconnect, close) the consumer still gets it, then `done`.
    */
   end(drop: boolean): void {
-    if (drop && this.pending > 0) {
-      this.queue = [];
-      this.head = 0;
-    }
+    if (drop) this.queue.clear();
     // Once ended, nothing more arrives: the channel has no reason to hold senders back.
     if (this.behind) {
       this.behind = false;

@@ -3,6 +3,7 @@ import {
   type Address,
   type AnyEvent,
   type DownResult,
+  Fifo,
   EventType,
   Flag,
   Message,
@@ -31,50 +32,25 @@ interface Waiting {
  * Messages waiting for credits, oldest first (one per MFC, one per destination in UFC). Only the
  * slow path allocates: a Promise and an entry per queued message.
  */
-export class CreditQueue {
-  private items: Waiting[] = [];
-  private head = 0;
+export class CreditQueue extends Fifo<Waiting> {
   /** When the current blocking period began (0: not blocked). */
   blockedSince = 0;
   /** When the head last moved or credits were last asked for: the base of the next credit request. */
   lastProgress = 0;
 
   /** @param dest the destination whose credits this queue waits for (null: MFC, every member) */
-  constructor(readonly dest: Address | null) {}
+  constructor(readonly dest: Address | null) {
+    super();
+  }
 
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  isEmpty(): boolean {
-    return this.head === this.items.length;
-  }
   /** Length of the message at the head (the credits it needs); 0 if empty. */
   headLength(): number {
-    return this.isEmpty() ? 0 : this.items[this.head]!.len;
+    return this.peek()?.len ?? 0;
   }
   add(msg: Message, len: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.items.push({ msg, len, resolve, reject });
+      this.push({ msg, len, resolve, reject });
     });
-  }
-  shift(): Waiting {
-    const w = this.items[this.head]!;
-    this.items[this.head++] = undefined as unknown as Waiting;
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return w;
-  }
-  /** Empties the queue and returns what it held, oldest first. */
-  takeAll(): Waiting[] {
-    const out = this.items.slice(this.head);
-    this.items = [];
-    this.head = 0;
-    return out;
   }
 }
 
@@ -271,7 +247,7 @@ export abstract class FlowControl extends Protocol {
     let moved = false;
     while (!q.isEmpty()) {
       if (!force && !this.tryConsume(q.dest, q.headLength())) break;
-      const w = q.shift();
+      const w = q.shift()!; // not empty: checked above
       moved = true;
       this.stats.queuedBytes -= w.len;
       this.stats.queuedMessages--;
