@@ -6,7 +6,6 @@ import {
   Flag,
   type HeaderCodec,
   Message,
-  type MessageBatch,
   NAKACK2,
   type NakAckHeader,
   Protocol,
@@ -17,6 +16,7 @@ import {
 } from 'tsgroups';
 import { tsgroups } from '../protocols/src/generated/headers.js';
 import { closeAll, discardOf, loopbackStack, type Member, Recorder, startCluster, waitForSameView, waitUntil } from './helpers/cluster.js';
+import { BatchCounter } from './helpers/batch-counter.js';
 
 const reliableStack = () =>
   loopbackStack(() => [new DISCARD(), new NAKACK2().setValues({ xmit_interval: 30 }), new STABLE().setValues({ desired_avg_gossip: 200, max_bytes: '100K' })]);
@@ -54,22 +54,6 @@ class OwnCounter extends Protocol {
   override up(msg: Message): void {
     if (msg.src === this.localAddress && msg.getHeader(NAKACK2.id) !== undefined) this.own++;
     super.up(msg);
-  }
-}
-
-/** Above NAKACK2: how many batches and single messages come up from it. */
-class BatchCounter extends Protocol {
-  batches = 0;
-  inBatches = 0;
-  singles = 0;
-  override up(msg: Message): void {
-    this.singles++;
-    super.up(msg);
-  }
-  override upBatch(batch: MessageBatch): void {
-    this.batches++;
-    this.inBatches += batch.size();
-    this.upProt.upBatch(batch);
   }
 }
 

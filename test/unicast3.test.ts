@@ -1,6 +1,7 @@
-import { type Address, type Channel, DISCARD, Flag, type HeaderCodec, Message, type MessageBatch, Protocol, Reader, SHUFFLE, UNICAST3, type UnicastHeader, Writer } from 'tsgroups';
+import { type Address, type Channel, DISCARD, Flag, type HeaderCodec, Message, Reader, SHUFFLE, UNICAST3, type UnicastHeader, Writer } from 'tsgroups';
 import { tsgroups } from '../protocols/src/generated/headers.js';
 import { closeAll, discardOf, loopbackStack, type Member, startCluster, waitForSameView, waitUntil } from './helpers/cluster.js';
+import { BatchCounter } from './helpers/batch-counter.js';
 
 let members: Member[] = [];
 afterEach(async () => {
@@ -66,22 +67,6 @@ async function waitAllDelivered(n: number, timeoutMs: number): Promise<void> {
 function expectFifoExactlyOnce(n: number): void {
   for (const r of members) {
     for (const s of members) if (s !== r) expect(receivedFrom(r, s.channel.getAddress()!)).toEqual(range(0, n));
-  }
-}
-
-/** Above UNICAST3: how many batches and single messages come up from it. */
-class BatchCounter extends Protocol {
-  batches = 0;
-  inBatches = 0;
-  singles = 0;
-  override up(msg: Message): void {
-    this.singles++;
-    super.up(msg);
-  }
-  override upBatch(batch: MessageBatch): void {
-    this.batches++;
-    this.inBatches += batch.size();
-    this.upProt.upBatch(batch);
   }
 }
 
