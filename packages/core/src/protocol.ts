@@ -155,7 +155,7 @@ export abstract class Protocol {
 
   /**
    * Sends `evt` down and returns the answer of the protocol that handles it, typed by
-   * {@link EventResults} (e.g. `this.ask(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS))`).
+   * `EventResults` (e.g. `this.ask(new Event(EventType.GET_LOCAL_PHYSICAL_ADDRESS))`).
    */
   protected ask<K extends EventTypeValue>(evt: Event<K>): EventResult<K> {
     return this.downProt.downEvent(evt as AnyEvent) as EventResult<K>;
