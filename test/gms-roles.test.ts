@@ -1,7 +1,7 @@
 import { Address, MergeView, ScopedLogger, TimeScheduler, View, ViewId } from 'tsgroups';
 import type { PingData } from '../protocols/src/discovery/ping-data.js';
 import { Coordinator, type MembershipRequest, planViewChange } from '../protocols/src/gms/coordinator.js';
-import { Joiner, nextJoinStep, pickCoordinator } from '../protocols/src/gms/joiner.js';
+import { Joiner, LOWER_JOINER_ROUNDS, LowerJoiners, nextJoinStep, pickCoordinator } from '../protocols/src/gms/joiner.js';
 import { buildMergeView, Merger } from '../protocols/src/gms/merger.js';
 import { GmsType, type GmsHeaderData } from '../protocols/src/gms/messages.js';
 import { Participant } from '../protocols/src/gms/participant.js';
@@ -286,6 +286,35 @@ describe("the joiner's choice of coordinator", () => {
     // A member that already has a view is not founding anything.
     expect(nextJoinStep(b, [ping(a, false, vid)])).toEqual({ action: 'found' });
     expect(nextJoinStep(d, [ping(a, false), ping(b, true, vid)])).toEqual({ action: 'join', coord: b });
+  });
+
+  test('a lower joiner seen by an earlier round keeps it from founding until that member is forgotten', () => {
+    // b was looking in an earlier round; this round heard nothing from it (it may have founded the group).
+    expect(nextJoinStep(c, [ping(d, false)], [b])).toEqual({ action: 'wait' });
+    expect(nextJoinStep(c, [ping(d, false)], [])).toEqual({ action: 'found' });
+    const lower = new LowerJoiners(c);
+    lower.update([ping(a, false), ping(b, false), ping(d, false)]);
+    expect([...lower.members()]).toEqual([a, b]); // d has a higher address
+    lower.update([ping(a, false, vid)]); // a has a view now; b was not heard
+    expect([...lower.members()]).toEqual([b]);
+    for (let i = 1; i < LOWER_JOINER_ROUNDS; i++) lower.update([]);
+    expect([...lower.members()]).toEqual([]);
+  });
+
+  test('when a round misses the member that founded the group, it discovers again and joins that member', async () => {
+    const h = host(c, null);
+    // Round 1: b is looking too. Round 2: b's answer is lost. Round 3: b answers as coordinator.
+    const rounds = [[ping(b, false)], [], [ping(b, true, vid)]];
+    h.findMembers = () => Promise.resolve(rounds.shift() ?? []);
+    const joiner = new Joiner(h);
+    h.role = joiner;
+    const joined = joiner.join();
+    await waitUntil(() => h.sent.length > 0 || h.installed.length > 0, 5000, 'a JOIN_REQ or a view');
+    expect(h.installed).toEqual([]);
+    expect(h.sent.map((s) => [s.dest, s.h.type])).toEqual([[b, GmsType.JOIN_REQ]]);
+    h.install(View.create(b, 4, [b, c]));
+    await joined;
+    expect(h.stats.joinAttempts).toBe(3);
   });
 
   test('it sends JOIN_REQ to the chosen coordinator and is done when a view with it is installed', async () => {

@@ -25,6 +25,8 @@ interface Round {
   req: FindMembersRequest;
   found: Map<Address, PingData>;
   timer: ScheduledTask | null;
+  /** Sends the request again, spread over the round (num_discovery_runs); null once all are sent. */
+  resend: ScheduledTask | null;
   resolve(list: PingData[]): void;
 }
 
@@ -33,7 +35,9 @@ interface Round {
  * GET_MBRS_REQ with its own data (address, name, physical address, view); every member that
  * receives it learns the requester's physical address and answers with a unicast GET_MBRS_RSP
  * carrying its own data. The round ends after `timeout`, or earlier once a coordinator answered
- * (`breakOnCoord`) or enough members did (`numMembers`).
+ * (`breakOnCoord`) or enough members did (`numMembers`). Within a round the request is sent
+ * `numDiscoveryRuns` times, spread evenly over the timeout, so that one lost request or response
+ * does not hide a member (JGroups' num_discovery_runs).
  *
  * Physical addresses are passed down to the transport (ADD_PHYSICAL_ADDRESS) before a response
  * is added to the round, so the transport can reach every member the round returns. A request
@@ -45,7 +49,15 @@ export class PING extends Discovery {
   static override readonly protocolName = 'PING';
   static override readonly id = ProtocolId.PING;
   static override readonly headerCodec = PingHeader;
-  static override readonly properties: PropertyDecls = {};
+  static override readonly properties: PropertyDecls = {
+    numDiscoveryRuns: {
+      type: 'int',
+      min: 1,
+      description: 'How many times a discovery round sends its request, spread evenly over the round\'s timeout',
+    },
+  };
+
+  numDiscoveryRuns = 3;
 
   private readonly rounds = new Set<Round>();
 
@@ -70,15 +82,34 @@ export class PING extends Discovery {
     const self = this.selfData();
     if (self === undefined || this.stack.clusterName === null) return Promise.resolve([]);
     return new Promise<PingData[]>((resolve) => {
-      const round: Round = { req, found: new Map(), timer: null, resolve };
+      const round: Round = { req, found: new Map(), timer: null, resend: null, resolve };
       this.rounds.add(round);
       round.timer = this.timer.schedule(req.timeout, () => {
         round.timer = null;
         this.finish(round);
       });
-      this.stats.requestsSent++;
-      this.send(null, T.GET_MBRS_REQ, self);
+      const runs = Math.max(1, this.numDiscoveryRuns);
+      if (runs > 1) {
+        let sent = 1;
+        const interval = Math.max(1, Math.floor(req.timeout / runs));
+        round.resend = this.timer.scheduleWithFixedDelay(interval, interval, () => {
+          if (++sent >= runs) {
+            round.resend?.cancel();
+            round.resend = null;
+          }
+          this.sendRequest();
+        });
+      }
+      this.sendRequest();
     });
+  }
+
+  /** Multicasts a GET_MBRS_REQ with this member's current data. */
+  private sendRequest(): void {
+    const self = this.selfData();
+    if (self === undefined) return;
+    this.stats.requestsSent++;
+    this.send(null, T.GET_MBRS_REQ, self);
   }
 
   // ---- internals ----
@@ -138,6 +169,8 @@ export class PING extends Discovery {
     if (!this.rounds.delete(round)) return;
     round.timer?.cancel();
     round.timer = null;
+    round.resend?.cancel();
+    round.resend = null;
     round.resolve([...round.found.values()]);
   }
 

@@ -27,20 +27,60 @@ export function pickCoordinator(found: readonly PingData[]): Address | undefined
   return best;
 }
 
-/** The joiner's decision after a discovery round that returned `found`. */
-export function nextJoinStep(self: Address, found: readonly PingData[]): JoinStep {
+/**
+ * The joiner's decision after a discovery round that returned `found`. `lowerJoiners` are members
+ * with a lower address that earlier rounds saw still looking: one of them may have founded the
+ * group since, its answer to this round lost, so their absence is no reason to found another.
+ */
+export function nextJoinStep(self: Address, found: readonly PingData[], lowerJoiners: Iterable<Address> = []): JoinStep {
   const coord = pickCoordinator(found);
   if (coord !== undefined) return { action: 'join', coord };
   // Nobody leads yet: of the members still looking (no view), the one with the lowest address
   // founds the group, so members started together end up in one group.
   for (const p of found) if (p.viewId === undefined && p.address.compareTo(self) < 0) return { action: 'wait' };
+  for (const a of lowerJoiners) if (a.compareTo(self) < 0) return { action: 'wait' };
   return { action: 'found' };
+}
+
+/** Rounds a lower-addressed joiner is remembered after the last round that saw it. */
+export const LOWER_JOINER_ROUNDS = 3;
+
+/**
+ * The lower-addressed joiners seen by recent discovery rounds: one is forgotten once it has a
+ * view (it joined or founded a group, which will answer as such) or after
+ * {@link LOWER_JOINER_ROUNDS} rounds that did not see it (it stopped or crashed).
+ */
+export class LowerJoiners {
+  private readonly roundsLeft = new Map<Address, number>();
+
+  constructor(private readonly self: Address) {}
+
+  /** Takes in one round's answers. */
+  update(found: readonly PingData[]): void {
+    const seen = new Set<Address>();
+    for (const p of found) {
+      seen.add(p.address);
+      if (p.viewId !== undefined) this.roundsLeft.delete(p.address);
+      else if (p.address.compareTo(this.self) < 0) this.roundsLeft.set(p.address, LOWER_JOINER_ROUNDS);
+    }
+    for (const [a, n] of this.roundsLeft) {
+      if (seen.has(a)) continue;
+      if (n <= 1) this.roundsLeft.delete(a);
+      else this.roundsLeft.set(a, n - 1);
+    }
+  }
+
+  members(): Iterable<Address> {
+    return this.roundsLeft.keys();
+  }
 }
 
 /**
  * The joiner (JGroups' ClientGmsImpl): discovers the members, asks the coordinator for a view
- * with it (JOIN_REQ, again every `joinTimeout`), founds a group of its own when nobody leads,
- * and after `maxJoinAttempts` unanswered attempts founds one anyway (a merge heals it later).
+ * with it (JOIN_REQ, again every `joinTimeout`), founds a group of its own when nobody leads
+ * and no member with a lower address is looking too (otherwise it discovers again until that
+ * member's group answers), and after `maxJoinAttempts` unanswered attempts founds one anyway (a
+ * merge heals it later).
  * The join is done when a view with this member is installed; GMS then makes it a participant
  * or the coordinator.
  */
@@ -55,11 +95,15 @@ export class Joiner extends GmsRole {
   async join(): Promise<void> {
     const { host } = this;
     const s = host.settings;
+    const lower = new LowerJoiners(host.self);
     for (let attempt = 1; attempt <= s.maxJoinAttempts && this.running(); attempt++) {
       host.stats.joinAttempts++;
       const found = await host.findMembers();
       if (!this.running()) break;
-      const step = nextJoinStep(host.self, found);
+      // A joiner remembers who was looking with it: under loss, one round may miss the member
+      // that has founded the group meanwhile (see nextJoinStep).
+      lower.update(found);
+      const step = nextJoinStep(host.self, found, lower.members());
       if (step.action === 'found') {
         this.found();
         return;
