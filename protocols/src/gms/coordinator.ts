@@ -1,6 +1,7 @@
 import { type Address, Collector, type EndOfTurnTask, type ScheduledTask, View } from '@tsgroups/core';
-import { GmsType, type ViewData } from './messages.js';
-import { buildMergeView, type Merger } from './merger.js';
+import { digestFromData, digestToData } from '../reliable/digest-codec.js';
+import { type DigestData, GmsType, type ViewData } from './messages.js';
+import { buildMergeDigest, buildMergeView, type Merger, type SubgroupState } from './merger.js';
 import { GmsRole, type GmsHost } from './role.js';
 import { viewToData } from './view-codec.js';
 
@@ -67,7 +68,7 @@ export function planViewChange(view: View, reqs: readonly MembershipRequest[], s
 export class Coordinator extends GmsRole {
   readonly kind = 'coordinator';
   private queue: MembershipRequest[] = [];
-  private readonly merges: View[][] = [];
+  private readonly merges: SubgroupState[][] = [];
   private processing = false;
   private stopped = false;
   private readonly processTask: EndOfTurnTask;
@@ -77,7 +78,7 @@ export class Coordinator extends GmsRole {
   /** The acknowledgements of the view being installed. */
   private acks: { viewId: number; collector: Collector<void> } | null = null;
   /** The last view installed here, and who has not acknowledged it yet (they get it again). */
-  private unacked: { viewId: number; missing: Set<Address>; data: ViewData } | null = null;
+  private unacked: { viewId: number; missing: Set<Address>; data: ViewData; digest?: DigestData } | null = null;
 
   constructor(
     host: GmsHost,
@@ -124,8 +125,8 @@ export class Coordinator extends GmsRole {
     this.processTask.request();
   }
 
-  /** Queues the merge of our subgroup with the subgroups whose views are `views`. */
-  enqueueMerge(views: View[]): void {
+  /** Queues the merge of our subgroup with the subgroups whose views and digests are `views`. */
+  enqueueMerge(views: SubgroupState[]): void {
     this.merges.push(views);
     this.processTask.request();
   }
@@ -209,19 +210,32 @@ export class Coordinator extends GmsRole {
     }
   }
 
-  /** Installs one MergeView over our view and the other subgroups' views; we lead it. */
-  private async applyMerge(otherViews: View[]): Promise<void> {
+  /**
+   * Installs one MergeView over our view and the other subgroups' views; we lead it. It goes out
+   * with the digest consolidated from the subgroups' digests (ours taken now), so that every
+   * member starts the streams of the other subgroups' senders where they stand.
+   */
+  private async applyMerge(others: SubgroupState[]): Promise<void> {
     const { host } = this;
     const view = host.view();
     const self = host.self;
     if (view === null || view.getCoord() !== self) return;
-    const merged = buildMergeView(self, view, otherViews, host.suspected);
+    const merged = buildMergeView(
+      self,
+      view,
+      others.map((s) => s.view),
+      host.suspected,
+    );
     if (merged === null) return;
+    const ownDigest = host.digest();
+    const states: SubgroupState[] = [{ view, digest: ownDigest === undefined ? null : digestFromData(ownDigest) }, ...others];
+    const mergeDigest = buildMergeDigest(merged, states);
     host.log.info(`${self}: installing ${merged}`);
     const data = viewToData(merged);
-    const acked = this.collectAcks(merged.viewId.id, merged.members.filter((m) => m !== self), data);
-    host.send(null, { type: GmsType.VIEW, view: data });
-    host.install(merged);
+    const digest = mergeDigest === null ? undefined : digestToData(mergeDigest);
+    const acked = this.collectAcks(merged.viewId.id, merged.members.filter((m) => m !== self), data, digest);
+    host.send(null, { type: GmsType.VIEW, view: data, digest });
+    host.install(merged, mergeDigest ?? undefined);
     await acked;
   }
 
@@ -229,9 +243,9 @@ export class Coordinator extends GmsRole {
    * Waits until every member in `members` acknowledged view `viewId`, left, or the ack timeout
    * passed (the wait then goes on without them; they still get the view again now and then).
    */
-  private async collectAcks(viewId: number, members: Address[], data: ViewData): Promise<void> {
+  private async collectAcks(viewId: number, members: Address[], data: ViewData, digest?: DigestData): Promise<void> {
     const { host } = this;
-    this.unacked = { viewId, missing: new Set(members), data };
+    this.unacked = { viewId, missing: new Set(members), data, digest };
     const timeout = Math.max(1, host.settings.viewAckCollectionTimeout);
     const collector = new Collector<void>(members, { timer: host.timer, timeout, onTimeout: 'resolve', what: `view ${viewId} acks` });
     this.acks = { viewId, collector };
@@ -248,7 +262,7 @@ export class Coordinator extends GmsRole {
   private resendView(): void {
     const u = this.unacked;
     if (u === null || u.missing.size === 0 || !this.host.isActive() || !this.host.isCoord()) return;
-    for (const m of u.missing) this.host.send(m, { type: GmsType.VIEW, view: u.data });
+    for (const m of u.missing) this.host.send(m, { type: GmsType.VIEW, view: u.data, digest: u.digest });
     this.host.stats.viewsResent += u.missing.size;
   }
 }

@@ -145,7 +145,7 @@ export class GMS extends Protocol {
           break;
         case GmsType.VIEW:
         case GmsType.JOIN_RSP:
-          if (h.view) this.onView(viewFromData(h.view), src, h.type === GmsType.JOIN_RSP && h.digest ? digestFromData(h.digest) : null);
+          if (h.view) this.onView(viewFromData(h.view), src, h.type, h.digest?.length ? digestFromData(h.digest) : null);
           break;
         case GmsType.VIEW_ACK:
           this.role?.handleViewAck(src, Number(h.viewId ?? 0));
@@ -157,7 +157,7 @@ export class GMS extends Protocol {
           this.merger.handleRequest(src, h.mergeId ?? 0);
           break;
         case GmsType.MERGE_RSP:
-          this.merger.handleResponse(src, h.mergeId ?? 0, h.view ? viewFromData(h.view) : null);
+          this.merger.handleResponse(src, h.mergeId ?? 0, h.view ? viewFromData(h.view) : null, h.digest);
           break;
       }
     } catch (err) {
@@ -243,23 +243,28 @@ export class GMS extends Protocol {
   }
 
   // ---- views ----
-  /** A view from VIEW or JOIN_RSP (with the coordinator's digest, when the stack has NAKACK2). */
-  private onView(view: View, from: Address, digest: Digest | null): void {
+  /**
+   * A view from VIEW or JOIN_RSP. With NAKACK2 in the stack, a JOIN_RSP carries the coordinator's
+   * digest, and the VIEW of a MergeView the merge digest.
+   */
+  private onView(view: View, from: Address, type: number, digest: Digest | null): void {
     const self = this.localAddress;
     if (self === null) return;
     const current = this.view;
     // A member that is neither joining nor in a group (it left) installs nothing.
     if (this.role !== null && view.containsMember(self) && (current === null || view.viewId.compareTo(current.viewId) > 0)) {
       // The joiner learns where each sender's multicasts start before it is a member.
-      if (digest !== null && current === null) this.downProt.downEvent(new Event(EventType.SET_DIGEST, digest));
-      this.install(view);
+      if (type === GmsType.JOIN_RSP && digest !== null && current === null) this.downProt.downEvent(new Event(EventType.SET_DIGEST, digest));
+      this.install(view, type === GmsType.VIEW && view instanceof MergeView && digest !== null ? digest : undefined);
     }
     // Acknowledge VIEW and JOIN_RSP alike: a joiner may never see the multicast VIEW.
     this.send(from, { type: GmsType.VIEW_ACK, viewId: view.viewId.id });
   }
 
-  private install(view: View): void {
+  private install(view: View, mergeDigest?: Digest): void {
     this.view = view;
+    // Members of the other subgroups learn where each sender's multicasts start before the view.
+    if (mergeDigest !== undefined) this.downProt.downEvent(new Event(EventType.MERGE_DIGEST, mergeDigest));
     if (view instanceof MergeView) {
       // Members that came back with the merge are no longer suspected; our view changes may go on.
       this.suspected.clear();
@@ -313,7 +318,7 @@ export class GMS extends Protocol {
         const d = gms.ask(new Event(EventType.GET_DIGEST));
         return d === undefined ? undefined : digestToData(d);
       },
-      install: (view) => gms.install(view),
+      install: (view, mergeDigest) => gms.install(view, mergeDigest),
       leaveConfirmed: () => gms.leaveConfirmed(),
       becomeCoordinator: () => gms.becomeCoordinator(),
       coordinator: () => (gms.role instanceof Coordinator ? gms.role : null),

@@ -1,5 +1,6 @@
-import { AbortError, type Address, Collector, MergeView, type View, ViewId } from '@tsgroups/core';
-import { GmsType } from './messages.js';
+import { AbortError, type Address, Collector, Digest, MergeView, type View, ViewId } from '@tsgroups/core';
+import { digestFromData } from '../reliable/digest-codec.js';
+import { type DigestData, GmsType } from './messages.js';
 import type { GmsHost } from './role.js';
 import { viewToData } from './view-codec.js';
 
@@ -29,18 +30,51 @@ export function buildMergeView(self: Address, own: View, others: readonly View[]
   return new MergeView(new ViewId(self, id + 1), members, subgroups);
 }
 
+/** What a subgroup's coordinator answers a merge leader: its view and its reliable-multicast digest. */
+export interface SubgroupState {
+  view: View;
+  /** Null on a stack without NAKACK2. */
+  digest: Digest | null;
+}
+
+/**
+ * The digest installed with MergeView `merged`: for each member, where its multicasts stand in its
+ * own subgroup, i.e. the entry for it in the digest of the subgroup whose view it is in (the
+ * subgroup it coordinates if it is in several; otherwise the highest entry). Members of the other
+ * subgroups start that sender's stream right after it, so every multicast it sends in the merged
+ * view reaches them (see NAKACK2's MERGE_DIGEST). Null if no subgroup sent a digest.
+ */
+export function buildMergeDigest(merged: MergeView, states: readonly SubgroupState[]): Digest | null {
+  if (states.every((s) => s.digest === null)) return null;
+  const out = new Digest();
+  for (const m of merged.members) {
+    let best: { hd: number; hr: number; own: boolean } | null = null;
+    for (const { view, digest } of states) {
+      const r = digest?.get(m);
+      if (r === undefined || !view.containsMember(m)) continue;
+      const own = view.getCoord() === m;
+      if (best === null || (own && !best.own) || (own === best.own && r.highestDelivered > best.hd)) {
+        best = { hd: r.highestDelivered, hr: r.highestReceived, own };
+      }
+    }
+    if (best !== null) out.set(m, best.hd, Math.max(best.hd, best.hr));
+  }
+  return out;
+}
+
 /**
  * The merge protocol (JGroups' Merger), run by coordinators. As the merge leader (MERGE from
- * MERGE3) it asks the other subgroups' coordinators for their views (MERGE_REQ) and, once they
- * answered or `mergeTimeout` passed, hands the views to the coordinator role, which installs the
- * MergeView with acknowledgements like any view. As a coordinator asked for its view, it answers
- * (MERGE_RSP) and holds back its own view changes until the MergeView arrives, at most
+ * MERGE3) it asks the other subgroups' coordinators for their views and digests (MERGE_REQ) and,
+ * once they answered or `mergeTimeout` passed, hands them to the coordinator role, which installs
+ * the MergeView, with the digest consolidated from the subgroups' (see {@link buildMergeDigest}),
+ * and acknowledgements like any view. As a coordinator asked for its view, it answers with its
+ * view and digest (MERGE_RSP) and holds back its own view changes until the MergeView arrives, at most
  * `mergeTimeout`.
  */
 export class Merger {
   private seq = Math.floor(Math.random() * 1_000_000);
   /** The merge this member leads, while it collects the other coordinators' views. */
-  private collecting: { id: number; views: Collector<View | null> } | null = null;
+  private collecting: { id: number; views: Collector<SubgroupState | null> } | null = null;
   private lockedUntil = 0;
 
   constructor(private readonly host: GmsHost) {}
@@ -53,7 +87,7 @@ export class Merger {
     const others = coords.filter((c) => c !== self);
     if (others.length === 0) return;
     const id = (this.seq = (this.seq + 1) >>> 0);
-    const collector = new Collector<View | null>(others, {
+    const collector = new Collector<SubgroupState | null>(others, {
       timer: host.timer,
       timeout: host.settings.mergeTimeout,
       onTimeout: 'resolve',
@@ -69,7 +103,7 @@ export class Merger {
     } finally {
       if (this.collecting?.views === collector) this.collecting = null;
     }
-    const views: View[] = [];
+    const views: SubgroupState[] = [];
     for (const r of responses.values()) if (r.value != null) views.push(r.value);
     const coordinator = host.coordinator();
     if (views.length === 0 || !host.isCoord() || coordinator === null) return;
@@ -86,14 +120,15 @@ export class Merger {
       return;
     }
     this.lockedUntil = Date.now() + host.settings.mergeTimeout;
-    host.send(leader, { type: GmsType.MERGE_RSP, mergeId, view: viewToData(view) });
+    host.send(leader, { type: GmsType.MERGE_RSP, mergeId, view: viewToData(view), digest: host.digest() });
   }
 
-  /** A MERGE_RSP: `view` counts only if it is the view `from` coordinates. */
-  handleResponse(from: Address, mergeId: number, view: View | null): void {
+  /** A MERGE_RSP: `view` counts only if it is the view `from` coordinates. Throws RangeError on a malformed digest. */
+  handleResponse(from: Address, mergeId: number, view: View | null, digest?: DigestData | null): void {
     const c = this.collecting;
     if (c === null || c.id !== mergeId) return;
-    c.views.add(from, view !== null && view.getCoord() === from ? view : null);
+    const ok = view !== null && view.getCoord() === from;
+    c.views.add(from, ok ? { view, digest: digest ? digestFromData(digest) : null } : null);
   }
 
   /** How long (ms) our own view changes still wait for another leader's MergeView; 0 if they need not. */

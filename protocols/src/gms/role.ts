@@ -1,4 +1,4 @@
-import type { Address, ScopedLogger, TimeScheduler, View } from '@tsgroups/core';
+import type { Address, Digest, ScopedLogger, TimeScheduler, View } from '@tsgroups/core';
 import type { PingData } from '../discovery/ping-data.js';
 import type { Coordinator } from './coordinator.js';
 import type { DigestData, GmsHeaderData } from './messages.js';
@@ -53,8 +53,11 @@ export interface GmsHost {
   findMembers(): Promise<PingData[]>;
   /** The reliable-multicast digest to hand to joiners (undefined on a stack without NAKACK2). */
   digest(): DigestData | undefined;
-  /** Installs `view` here: passes it to the other protocols and switches role by its coordinator. */
-  install(view: View): void;
+  /**
+   * Installs `view` here: passes it to the other protocols and switches role by its coordinator.
+   * A MergeView comes with the merge digest, passed down (MERGE_DIGEST) just before the view.
+   */
+  install(view: View, mergeDigest?: Digest): void;
   /** The coordinator removed this member at its request: the leave is done. */
   leaveConfirmed(): void;
   /** Switches to the coordinator role now (a participant taking over from suspected members). */

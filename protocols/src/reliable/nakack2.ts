@@ -61,7 +61,13 @@ class SenderWindow extends SeqnoTable<Message> {
  * the sender stays silent; a sender that sent recently announces its highest seqno so that a
  * lost tail is noticed too. Delivered messages are kept for retransmission until STABLE reports
  * them delivered everywhere. A joiner starts each sender's stream where the coordinator's
- * digest says (GMS passes it at the join), so it never asks for what came before it.
+ * digest says (GMS passes it at the join), so it never asks for what came before it; a member
+ * that comes in with a merge starts each new sender's stream where the merge digest says (the
+ * sender's own subgroup's entry), so every message that sender multicasts in the merged view
+ * reaches it, in order, whatever is lost. A window is never started at the first message that
+ * happens to arrive, and nothing is ever delivered past a gap, with one exception, counted
+ * (`gapsSkipped`, `messagesSkipped`) and logged: seqnos that nobody holds any more (FIRST_SEQNO),
+ * which can only be messages sent before this member shared a view with their sender.
  *
  * Own multicasts come back the way everyone's do: the transport loops them back, and they go
  * through the same receive rule (a window of their own), so they are delivered in send order and
@@ -93,8 +99,6 @@ export class NAKACK2 extends Protocol {
   /** The seqno at the previous xmit round: own multicasts up to it should be back by now. */
   private seqnoAtLastRound = 0;
   private readonly windows = new Map<Address, SenderWindow>();
-  /** Members that came in with a merge: their window starts at the first message we see. */
-  private readonly lazy = new Set<Address>();
   private view: View | null = null;
   private xmitTask: ScheduledTask | null = null;
   private announceLeft = 0;
@@ -113,6 +117,13 @@ export class NAKACK2 extends Protocol {
     highestSeqnoSent: 0,
     droppedNonMember: 0,
     purged: 0,
+    /** Gaps given up on: seqnos nobody holds any more (FIRST_SEQNO). */
+    gapsSkipped: 0,
+    /** Seqnos in those gaps (never delivered here). */
+    messagesSkipped: 0,
+    /** Merge digests applied, and the sender windows they started. */
+    mergeDigests: 0,
+    mergeWindows: 0,
   };
 
   override start(): void {
@@ -131,7 +142,6 @@ export class NAKACK2 extends Protocol {
     this.own = newOwnWindow();
     this.seqnoAtLastRound = 0;
     this.windows.clear();
-    this.lazy.clear();
     this.view = null;
     this.announceLeft = 0;
     this.lastAnnounced = 0;
@@ -169,6 +179,9 @@ export class NAKACK2 extends Protocol {
         return this.getDigest();
       case EventType.SET_DIGEST:
         this.setDigest(evt.arg);
+        return undefined;
+      case EventType.MERGE_DIGEST:
+        this.mergeDigest(evt.arg);
         return undefined;
       case EventType.STABLE:
         this.onStable(evt.arg);
@@ -216,14 +229,14 @@ export class NAKACK2 extends Protocol {
   private receive(msg: Message, h: Header): boolean {
     switch (h.type) {
       case T.MSG: {
-        const win = this.windowOrLazy(msg.src, h.seqno);
+        const win = this.senderWindow(msg.src, h.seqno);
         return win !== undefined && this.accept(win, msg, h.seqno);
       }
       case T.XMIT_RSP: {
         // Resent by unicast, but it is a multicast; it goes up on its own, with what it releases.
         msg.dest = null;
         this.stats.xmitsReceived++;
-        const win = this.windowOrLazy(msg.src, h.seqno);
+        const win = this.senderWindow(msg.src, h.seqno);
         if (win === undefined) return false;
         if (this.accept(win, msg, h.seqno)) this.upProt.up(msg);
         this.deliverUp(win);
@@ -269,17 +282,15 @@ export class NAKACK2 extends Protocol {
     return sender === this.localAddress ? this.own : this.windows.get(sender);
   }
 
-  /** The window of `sender`; a member that came in with a merge gets one starting below `seqno`. */
-  private windowOrLazy(sender: Address | null, seqno: number): SenderWindow | undefined {
+  /**
+   * The window of `sender`, which the view (or the digest of a join or merge) created. A message
+   * from a sender without one is dropped, never the start of a window: where its stream starts is
+   * known only from a digest (it is resent if it belongs to a view we install later).
+   */
+  private senderWindow(sender: Address | null, seqno: number): SenderWindow | undefined {
     if (sender === null || seqno <= 0) return undefined;
     const win = this.windowOf(sender);
     if (win !== undefined) return win;
-    if (this.lazy.delete(sender)) {
-      // First message of a member that came in with a merge: its stream starts here for us.
-      const w = newWindow(seqno - 1);
-      this.windows.set(sender, w);
-      return w;
-    }
     this.stats.droppedNonMember++;
     return undefined;
   }
@@ -296,8 +307,12 @@ export class NAKACK2 extends Protocol {
         case T.FIRST_SEQNO: {
           const sender = Address.fromBytes(h.sender ?? NO_BYTES);
           const w = this.windows.get(sender);
-          if (w === undefined || !w.skipTo(h.seqno)) break;
-          this.log.warn(`${this.localAddress}: ${sender}'s messages below ${h.seqno} are gone everywhere; skipping to them`);
+          if (w === undefined) break;
+          const from = w.highestDelivered + 1;
+          if (!w.skipTo(h.seqno)) break;
+          this.stats.gapsSkipped++;
+          this.stats.messagesSkipped += h.seqno - from;
+          this.log.warn(`${this.localAddress}: ${sender}'s messages ${from}..${h.seqno - 1} are gone everywhere (sent before we shared a view); skipping them`);
           this.deliverUp(w);
           break;
         }
@@ -347,10 +362,16 @@ export class NAKACK2 extends Protocol {
     this.sendControl(from, { type: T.XMIT_REQ, seqno: 0, missing, sender: sender.bytes });
   }
 
+  /**
+   * Whom to ask for `sender`'s gap: the sender for two rounds, then, while the gap stays open,
+   * every member in turn, the sender included (a lost request or answer must not make us stop
+   * asking the one member sure to hold its messages).
+   */
   private xmitTarget(view: View, sender: Address, stuckRounds: number): Address | undefined {
-    const others = view.members.filter((m) => m !== this.localAddress && m !== sender);
-    if (view.containsMember(sender) && (stuckRounds < 2 || others.length === 0)) return sender;
-    return others.length === 0 ? undefined : others[stuckRounds % others.length];
+    const inView = view.containsMember(sender);
+    if (inView && stuckRounds < 2) return sender;
+    const candidates = view.members.filter((m) => m !== this.localAddress);
+    return candidates.length === 0 ? undefined : candidates[stuckRounds % candidates.length];
   }
 
   private onXmitReq(requester: Address, sender: Address, missing: number[]): void {
@@ -385,11 +406,14 @@ export class NAKACK2 extends Protocol {
     this.view = view;
     for (const m of view.members) {
       if (m === self || this.windows.has(m)) continue;
-      if (view instanceof MergeView && prev !== null) this.lazy.add(m);
-      else this.windows.set(m, newWindow(0));
+      // A joiner starts at seqno 1. A member that came in with a merge but is missing from the
+      // merge digest (the leader had no answer with it): its stream is asked for from the start,
+      // and what nobody holds any more is skipped (FIRST_SEQNO), counted and logged.
+      if (view instanceof MergeView && prev !== null) this.log.warn(`${self}: ${m} came in with ${view.viewId} but not in its digest; asking for its stream from the start`);
+      this.windows.set(m, newWindow(0));
     }
+    // A sender that left: what it sent after a gap is never delivered here (nothing past a gap is).
     for (const m of [...this.windows.keys()]) if (!view.containsMember(m)) this.windows.delete(m);
-    for (const m of [...this.lazy]) if (!view.containsMember(m)) this.lazy.delete(m);
   }
 
   private getDigest(): Digest {
@@ -406,7 +430,25 @@ export class NAKACK2 extends Protocol {
     for (const [m, r] of digest) {
       if (m === self) continue;
       this.windows.set(m, newWindow(r.highestDelivered));
-      this.lazy.delete(m);
+    }
+  }
+
+  /**
+   * The digest that comes with a MergeView (just before it): each sender we have no window for
+   * (it was in another subgroup) gets one starting right after the digest's highest delivered
+   * seqno of it, so everything it multicasts in the merged view is delivered here, in order;
+   * gaps are asked for like any others. Senders we already have keep their state.
+   */
+  private mergeDigest(digest: Digest): void {
+    const self = this.localAddress;
+    this.stats.mergeDigests++;
+    for (const [m, r] of digest) {
+      if (m === self || this.windows.has(m)) continue;
+      const w = newWindow(r.highestDelivered);
+      // Announced but not delivered yet: ask for it rather than wait for the next message.
+      w.raiseHighestReceived(r.highestReceived);
+      this.windows.set(m, w);
+      this.stats.mergeWindows++;
     }
   }
 
