@@ -130,8 +130,9 @@ async function splitTrafficHeal(n: number, cut: number, pre: number) {
   await Promise.all(
     senders.map(async (s, i) => {
       await s.multicast(pre);
+      // Unicasts within the side, and a few into the cut (UNICAST3 resends them after the heal).
       const side = i < cut ? left : right;
-      for (const o of side) if (o !== s.ch) await s.unicast(o.getAddress()!, pre / 5);
+      for (const o of chans) if (o !== s.ch) await s.unicast(o.getAddress()!, side.includes(o) ? pre / 5 : 3);
     }),
   );
   const healedAt = performance.now();
@@ -163,7 +164,7 @@ test.each([
     const { chans, streams, senders, view } = await splitTrafficHeal(n, cut, PRE);
     // The MergeView is installed everywhere: loss starts, and every member sends at once.
     chans.forEach((c, i) => discardOf(c).setSeed(seed * 100 + i + 1).setUpDiscardRate(loss).setDownDiscardRate(loss));
-    const start = senders.map((s) => ({ m: s.m, u: new Map(s.u) }));
+    const start = senders.map((s) => ({ m: s.m }));
     await Promise.all(
       senders.map(async (s) => {
         await s.multicast(BURST);
@@ -176,7 +177,8 @@ test.each([
         addrs.every(
           (a, s) =>
             k.count('m', a, start[s]!.m, start[s]!.m + BURST) === BURST &&
-            (r === s || k.count('u', a, start[s]!.u.get(addrs[r]!) ?? 0, (start[s]!.u.get(addrs[r]!) ?? 0) + UNI) === UNI),
+            // Unicasts: all of them, also those sent into the cut before the heal.
+            (r === s || k.count('u', a, 0, senders[s]!.u.get(addrs[r]!)!) === senders[s]!.u.get(addrs[r]!)),
         ),
       );
     await waitUntil(complete, 30_000, 'every message of the merged view at every member', () =>
@@ -244,4 +246,27 @@ test('the merge digest takes each member’s entry from its own subgroup (the on
   ])!;
   expect(d2.get(c)!.highestDelivered).toBe(30);
   expect(buildMergeDigest(m2, [{ view: aToo, digest: null }, { view: cAlso, digest: null }])).toBeNull();
+});
+
+test('a sender gone with a gap open: what it sent past the gap is never delivered, and the view change counts it', async () => {
+  members = await startCluster(3, mergeStack);
+  const [a, b, c] = members.map((m) => m.channel) as [Channel, Channel, Channel];
+  const streams = [b, c].map((ch) => new Streams(ch));
+  const own = new Streams(a);
+  const sa = new Sender(a);
+  // A's first multicast reaches nobody else; its second does, and then A is cut off for good.
+  const dropped = () => discardOf(b).stats.droppedUp + discardOf(c).stats.droppedUp;
+  for (const ch of [b, c]) discardOf(ch).addIgnoreMember(a.getAddress()!);
+  const before = dropped();
+  await sa.multicast(1);
+  await waitUntil(() => own.count('m', a.getAddress()!, 0, 1) === 1 && dropped() >= before + 2, 5000, 'A’s first multicast dropped at B and C');
+  for (const ch of [b, c]) discardOf(ch).removeIgnoreMember(a.getAddress()!);
+  await sa.multicast(1);
+  discardOf(a).setDiscardAll(true);
+  await waitUntil(() => [b, c].every((ch) => !ch.getView()!.containsMember(a.getAddress()!)), 10_000, 'A removed');
+  for (const [i, ch] of [b, c].entries()) {
+    expect(streams[i]!.m.get(a.getAddress()!) ?? []).toEqual([]);
+    expect(nakack(ch).stats.leftWithGaps).toBe(1);
+    expect(nakack(ch).stats.undeliveredOfLeft).toBe(2);
+  }
 });

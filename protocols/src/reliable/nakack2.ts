@@ -121,6 +121,9 @@ export class NAKACK2 extends Protocol {
     gapsSkipped: 0,
     /** Seqnos in those gaps (never delivered here). */
     messagesSkipped: 0,
+    /** Senders removed by a view change while a gap was open, and their seqnos never delivered here. */
+    leftWithGaps: 0,
+    undeliveredOfLeft: 0,
     /** Merge digests applied, and the sender windows they started. */
     mergeDigests: 0,
     mergeWindows: 0,
@@ -413,7 +416,15 @@ export class NAKACK2 extends Protocol {
       this.windows.set(m, newWindow(0));
     }
     // A sender that left: what it sent after a gap is never delivered here (nothing past a gap is).
-    for (const m of [...this.windows.keys()]) if (!view.containsMember(m)) this.windows.delete(m);
+    for (const [m, w] of [...this.windows]) {
+      if (view.containsMember(m)) continue;
+      this.windows.delete(m);
+      if (w.numMissing() === 0) continue;
+      const lost = w.highestReceived - w.highestDelivered;
+      this.stats.leftWithGaps++;
+      this.stats.undeliveredOfLeft += lost;
+      this.log.warn(`${self}: ${m} left with ${w.numMissing()} of its messages missing here; its seqnos above ${w.highestDelivered} (${lost}) are not delivered`);
+    }
   }
 
   private getDigest(): Digest {
