@@ -1,7 +1,7 @@
 import { Address, MergeView, ScopedLogger, TimeScheduler, View, ViewId } from 'tsgroups';
 import type { PingData } from '../protocols/src/discovery/ping-data.js';
 import { Coordinator, type MembershipRequest, planViewChange } from '../protocols/src/gms/coordinator.js';
-import { Joiner, LOWER_JOINER_ROUNDS, LowerJoiners, nextJoinStep, pickCoordinator } from '../protocols/src/gms/joiner.js';
+import { BLOCKER_ROUNDS, Blockers, Joiner, nextJoinStep, pickCoordinator } from '../protocols/src/gms/joiner.js';
 import { buildMergeView, Merger } from '../protocols/src/gms/merger.js';
 import { GmsType, type GmsHeaderData } from '../protocols/src/gms/messages.js';
 import { Participant } from '../protocols/src/gms/participant.js';
@@ -283,22 +283,25 @@ describe("the joiner's choice of coordinator", () => {
   test('with no coordinator, the lowest address among those still looking founds the group', () => {
     expect(nextJoinStep(b, [ping(c, false), ping(d, false)])).toEqual({ action: 'found' });
     expect(nextJoinStep(c, [ping(b, false), ping(d, false)])).toEqual({ action: 'wait' });
-    // A member that already has a view is not founding anything.
-    expect(nextJoinStep(b, [ping(a, false, vid)])).toEqual({ action: 'found' });
+    // A member of a group answered, its coordinator did not: a group exists, so look again.
+    expect(nextJoinStep(b, [ping(a, false, vid)])).toEqual({ action: 'wait' });
+    expect(nextJoinStep(a, [ping(d, false, vid)])).toEqual({ action: 'wait' });
     expect(nextJoinStep(d, [ping(a, false), ping(b, true, vid)])).toEqual({ action: 'join', coord: b });
   });
 
-  test('a lower joiner seen by an earlier round keeps it from founding until that member is forgotten', () => {
+  test('a member seen lately in a group or looking with a lower address keeps it from founding until forgotten', () => {
     // b was looking in an earlier round; this round heard nothing from it (it may have founded the group).
     expect(nextJoinStep(c, [ping(d, false)], [b])).toEqual({ action: 'wait' });
     expect(nextJoinStep(c, [ping(d, false)], [])).toEqual({ action: 'found' });
-    const lower = new LowerJoiners(c);
-    lower.update([ping(a, false), ping(b, false), ping(d, false)]);
-    expect([...lower.members()]).toEqual([a, b]); // d has a higher address
-    lower.update([ping(a, false, vid)]); // a has a view now; b was not heard
-    expect([...lower.members()]).toEqual([b]);
-    for (let i = 1; i < LOWER_JOINER_ROUNDS; i++) lower.update([]);
-    expect([...lower.members()]).toEqual([]);
+    const blockers = new Blockers(c);
+    blockers.update([ping(a, false), ping(d, false)]);
+    expect(blockers.members()).toEqual([a]); // d has a higher address and no view
+    blockers.update([ping(d, true, vid)]); // d is in a group now; a was not heard
+    expect(blockers.members()).toEqual([a, d]);
+    for (let i = 1; i < BLOCKER_ROUNDS; i++) blockers.update([ping(d, true, vid)]);
+    expect(blockers.members()).toEqual([d]); // a is forgotten after BLOCKER_ROUNDS rounds without it
+    for (let i = 0; i < BLOCKER_ROUNDS; i++) blockers.update([]);
+    expect(blockers.members()).toEqual([]);
   });
 
   test('when a round misses the member that founded the group, it discovers again and joins that member', async () => {

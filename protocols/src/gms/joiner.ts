@@ -9,7 +9,10 @@ export type JoinStep =
   | { action: 'join'; coord: Address }
   /** Nobody leads and we have the lowest address of those still looking: found the group. */
   | { action: 'found' }
-  /** Nobody leads and someone with a lower address is looking too: let it found the group. */
+  /**
+   * No coordinator answered, but a group exists (a member with a view answered, or did lately) or
+   * someone with a lower address is looking too: discover again.
+   */
   | { action: 'wait' };
 
 /** The coordinator most responders agree on (ties: the lowest address); undefined if none answered as one. */
@@ -28,29 +31,35 @@ export function pickCoordinator(found: readonly PingData[]): Address | undefined
 }
 
 /**
- * The joiner's decision after a discovery round that returned `found`. `lowerJoiners` are members
- * with a lower address that earlier rounds saw still looking: one of them may have founded the
- * group since, its answer to this round lost, so their absence is no reason to found another.
+ * The joiner's decision after a discovery round that returned `found`. `blockers` are members
+ * that recent rounds saw in a group or still looking with a lower address (see {@link Blockers}):
+ * under loss this round may have missed the coordinator or the founder, so their absence is no
+ * reason to found another group.
  */
-export function nextJoinStep(self: Address, found: readonly PingData[], lowerJoiners: Iterable<Address> = []): JoinStep {
+export function nextJoinStep(self: Address, found: readonly PingData[], blockers: readonly Address[] = []): JoinStep {
   const coord = pickCoordinator(found);
   if (coord !== undefined) return { action: 'join', coord };
+  // A member with a view answered but its coordinator did not (lost, or taking over): a group
+  // exists, so founding one would split the cluster (as JGroups, which never founds a group
+  // when a member of one answered).
+  for (const p of found) if (p.viewId !== undefined) return { action: 'wait' };
   // Nobody leads yet: of the members still looking (no view), the one with the lowest address
   // founds the group, so members started together end up in one group.
-  for (const p of found) if (p.viewId === undefined && p.address.compareTo(self) < 0) return { action: 'wait' };
-  for (const a of lowerJoiners) if (a.compareTo(self) < 0) return { action: 'wait' };
+  for (const p of found) if (p.address.compareTo(self) < 0) return { action: 'wait' };
+  if (blockers.length > 0) return { action: 'wait' };
   return { action: 'found' };
 }
 
-/** Rounds a lower-addressed joiner is remembered after the last round that saw it. */
-export const LOWER_JOINER_ROUNDS = 3;
+/** Rounds a blocker is remembered after the last round that heard from it. */
+export const BLOCKER_ROUNDS = 3;
 
 /**
- * The lower-addressed joiners seen by recent discovery rounds: one is forgotten once it has a
- * view (it joined or founded a group, which will answer as such) or after
- * {@link LOWER_JOINER_ROUNDS} rounds that did not see it (it stopped or crashed).
+ * The members that keep a joiner from founding a group: those that recent discovery rounds saw
+ * with a view (a group exists) or looking with a lower address (it founds the group). One is
+ * forgotten after {@link BLOCKER_ROUNDS} rounds that did not hear from it (it stopped or
+ * crashed), so a joiner is never kept waiting by a member that is gone.
  */
-export class LowerJoiners {
+export class Blockers {
   private readonly roundsLeft = new Map<Address, number>();
 
   constructor(private readonly self: Address) {}
@@ -60,8 +69,7 @@ export class LowerJoiners {
     const seen = new Set<Address>();
     for (const p of found) {
       seen.add(p.address);
-      if (p.viewId !== undefined) this.roundsLeft.delete(p.address);
-      else if (p.address.compareTo(this.self) < 0) this.roundsLeft.set(p.address, LOWER_JOINER_ROUNDS);
+      if (p.viewId !== undefined || p.address.compareTo(this.self) < 0) this.roundsLeft.set(p.address, BLOCKER_ROUNDS);
     }
     for (const [a, n] of this.roundsLeft) {
       if (seen.has(a)) continue;
@@ -70,16 +78,16 @@ export class LowerJoiners {
     }
   }
 
-  members(): Iterable<Address> {
-    return this.roundsLeft.keys();
+  members(): Address[] {
+    return [...this.roundsLeft.keys()];
   }
 }
 
 /**
  * The joiner (JGroups' ClientGmsImpl): discovers the members, asks the coordinator for a view
- * with it (JOIN_REQ, again every `joinTimeout`), founds a group of its own when nobody leads
- * and no member with a lower address is looking too (otherwise it discovers again until that
- * member's group answers), and after `maxJoinAttempts` unanswered attempts founds one anyway (a
+ * with it (JOIN_REQ, again every `joinTimeout`), founds a group of its own when nobody leads,
+ * no member of a group answered and no member with a lower address is looking too (otherwise it
+ * discovers again until a coordinator answers), and after `maxJoinAttempts` unanswered attempts founds one anyway (a
  * merge heals it later).
  * The join is done when a view with this member is installed; GMS then makes it a participant
  * or the coordinator.
@@ -95,15 +103,15 @@ export class Joiner extends GmsRole {
   async join(): Promise<void> {
     const { host } = this;
     const s = host.settings;
-    const lower = new LowerJoiners(host.self);
+    const blockers = new Blockers(host.self);
     for (let attempt = 1; attempt <= s.maxJoinAttempts && this.running(); attempt++) {
       host.stats.joinAttempts++;
       const found = await host.findMembers();
       if (!this.running()) break;
-      // A joiner remembers who was looking with it: under loss, one round may miss the member
-      // that has founded the group meanwhile (see nextJoinStep).
-      lower.update(found);
-      const step = nextJoinStep(host.self, found, lower.members());
+      // A joiner remembers who was in a group or looking with it: under loss, one round may miss
+      // the coordinator, or the member that has founded the group meanwhile (see nextJoinStep).
+      blockers.update(found);
+      const step = nextJoinStep(host.self, found, blockers.members());
       if (step.action === 'found') {
         this.found();
         return;
