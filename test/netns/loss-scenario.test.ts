@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { randomMcastGroup, udpMemberEnv } from '../../packages/cli/src/member-process.js';
+import { killChildren } from '../helpers/children.js';
 import { uniqueCluster, waitUntil } from '../helpers/cluster.js';
 import { NetNs, netnsUnavailable } from './netns.js';
 
@@ -42,16 +43,7 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  await Promise.all(
-    children.splice(0).map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve();
-          c.once('exit', () => resolve());
-          c.kill('SIGKILL');
-        }),
-    ),
-  );
+  await killChildren(children);
   ns?.delete();
   ns = null;
 });

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { randomMcastGroup, udpMemberEnv } from '../../packages/cli/src/member-process.js';
+import { killChildren } from '../helpers/children.js';
 import { uniqueCluster } from '../helpers/cluster.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/counting-member.mjs', import.meta.url));
@@ -19,16 +20,7 @@ interface Line {
 
 const children: ChildProcess[] = [];
 afterEach(async () => {
-  await Promise.all(
-    children.splice(0).map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve();
-          c.once('exit', () => resolve());
-          c.kill('SIGKILL');
-        }),
-    ),
-  );
+  await killChildren(children);
 });
 
 /** Runs one member to its end; resolves with its last JSON line. */
