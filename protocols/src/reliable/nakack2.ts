@@ -24,6 +24,8 @@ const T = tsgroups.protocols.NakAckHeader.Type;
 const ID = ProtocolId.NAKACK2;
 /** A receive window buffers at most this far above highestDelivered; later seqnos are retransmitted when the window moves. */
 const MAX_AHEAD = 1 << 18;
+/** How many departed senders' delivered seqnos are remembered (a merge may bring them back). */
+const MAX_DEPARTED = 1024;
 
 /** The NAKACK2 header (wire format: `NakAckHeader` in headers.proto). Never mutated once attached. */
 export interface NakAckHeader {
@@ -66,8 +68,10 @@ class SenderWindow extends SeqnoTable<Message> {
  * sender's own subgroup's entry), so every message that sender multicasts in the merged view
  * reaches it, in order, whatever is lost. A window is never started at the first message that
  * happens to arrive, and nothing is ever delivered past a gap, with one exception, counted
- * (`gapsSkipped`, `messagesSkipped`) and logged: seqnos that nobody holds any more (FIRST_SEQNO),
- * which can only be messages sent before this member shared a view with their sender.
+ * (`gapsSkipped`, `messagesSkipped`) and logged: seqnos their sender purged before it installed
+ * the view it now shares with us (FIRST_SEQNO, which only the sender sends and only it is
+ * believed), i.e. messages sent while we were apart. A sender that leaves and comes back with a
+ * merge continues after what we delivered of it before (`departed`): nothing is delivered twice.
  *
  * Own multicasts come back the way everyone's do: the transport loops them back, and they go
  * through the same receive rule (a window of their own), so they are delivered in send order and
@@ -99,11 +103,19 @@ export class NAKACK2 extends Protocol {
   /** The seqno at the previous xmit round: own multicasts up to it should be back by now. */
   private seqnoAtLastRound = 0;
   private readonly windows = new Map<Address, SenderWindow>();
+  /**
+   * Senders a view change removed, with what we had delivered of each: a merge that brings one
+   * back starts its window at least there, since the merge digest's entry (its subgroup
+   * coordinator's) may be behind us, and nothing is delivered twice. Oldest dropped first.
+   */
+  private readonly departed = new Map<Address, number>();
   private view: View | null = null;
   private xmitTask: ScheduledTask | null = null;
   private announceLeft = 0;
   private lastAnnounced = 0;
   private stableOwn = 0;
+  /** Our seqno when we installed the current view: a skip never reaches past it. */
+  private seqnoAtView = 0;
 
   readonly stats = {
     msgsSent: 0,
@@ -145,10 +157,12 @@ export class NAKACK2 extends Protocol {
     this.own = newOwnWindow();
     this.seqnoAtLastRound = 0;
     this.windows.clear();
+    this.departed.clear();
     this.view = null;
     this.announceLeft = 0;
     this.lastAnnounced = 0;
     this.stableOwn = 0;
+    this.seqnoAtView = 0;
   }
 
   override getStats(): Record<string, number> {
@@ -308,9 +322,10 @@ export class NAKACK2 extends Protocol {
           this.windows.get(msg.src!)?.raiseHighestReceived(h.seqno);
           break;
         case T.FIRST_SEQNO: {
+          // Only the sender knows what is purged everywhere (another member's window may merely start later).
           const sender = Address.fromBytes(h.sender ?? NO_BYTES);
           const w = this.windows.get(sender);
-          if (w === undefined) break;
+          if (w === undefined || msg.src !== sender) break;
           const from = w.highestDelivered + 1;
           if (!w.skipTo(h.seqno)) break;
           this.stats.gapsSkipped++;
@@ -379,7 +394,8 @@ export class NAKACK2 extends Protocol {
 
   private onXmitReq(requester: Address, sender: Address, missing: number[]): void {
     this.stats.xmitReqsReceived++;
-    const win = sender === this.localAddress ? this.sent : this.windows.get(sender);
+    const own = sender === this.localAddress;
+    const win = own ? this.sent : this.windows.get(sender);
     if (win === undefined) return;
     let purged = false;
     for (const s of missing) {
@@ -394,7 +410,13 @@ export class NAKACK2 extends Protocol {
       this.stats.xmitsSent++;
       void this.downProt.down(copy);
     }
-    if (purged) this.sendControl(requester, { type: T.FIRST_SEQNO, seqno: win.low + 1, missing: null, sender: sender.bytes });
+    // Purged here means delivered by every member of our views since (STABLE), so a member of our
+    // current view asking for it was not in the view it was purged in: it was sent before this view
+    // was installed here. Only the sender says so; a member's window may merely start later.
+    if (purged && own && this.view?.containsMember(requester) === true) {
+      const first = Math.min(win.low, this.seqnoAtView) + 1;
+      this.sendControl(requester, { type: T.FIRST_SEQNO, seqno: first, missing: null, sender: sender.bytes });
+    }
   }
 
   private sendControl(dest: Address | null, h: Header): void {
@@ -407,18 +429,22 @@ export class NAKACK2 extends Protocol {
     const self = this.localAddress;
     const prev = this.view;
     this.view = view;
+    this.seqnoAtView = this.seqno;
     for (const m of view.members) {
       if (m === self || this.windows.has(m)) continue;
       // A joiner starts at seqno 1. A member that came in with a merge but is missing from the
       // merge digest (the leader had no answer with it): its stream is asked for from the start,
       // and what nobody holds any more is skipped (FIRST_SEQNO), counted and logged.
       if (view instanceof MergeView && prev !== null) this.log.warn(`${self}: ${m} came in with ${view.viewId} but not in its digest; asking for its stream from the start`);
-      this.windows.set(m, newWindow(0));
+      this.windows.set(m, newWindow(this.takeDeparted(m, 0)));
     }
     // A sender that left: what it sent after a gap is never delivered here (nothing past a gap is).
     for (const [m, w] of [...this.windows]) {
       if (view.containsMember(m)) continue;
       this.windows.delete(m);
+      this.departed.delete(m);
+      this.departed.set(m, w.highestDelivered);
+      if (this.departed.size > MAX_DEPARTED) this.departed.delete(this.departed.keys().next().value!);
       if (w.numMissing() === 0) continue;
       const lost = w.highestReceived - w.highestDelivered;
       this.stats.leftWithGaps++;
@@ -447,20 +473,29 @@ export class NAKACK2 extends Protocol {
   /**
    * The digest that comes with a MergeView (just before it): each sender we have no window for
    * (it was in another subgroup) gets one starting right after the digest's highest delivered
-   * seqno of it, so everything it multicasts in the merged view is delivered here, in order;
-   * gaps are asked for like any others. Senders we already have keep their state.
+   * seqno of it (or after what we delivered of it before it left, if that is more), so everything
+   * it multicasts in the merged view is delivered here, in order and once; gaps are asked for like
+   * any others. Senders we already have keep their state.
    */
   private mergeDigest(digest: Digest): void {
     const self = this.localAddress;
     this.stats.mergeDigests++;
     for (const [m, r] of digest) {
       if (m === self || this.windows.has(m)) continue;
-      const w = newWindow(r.highestDelivered);
+      const w = newWindow(this.takeDeparted(m, r.highestDelivered));
       // Announced but not delivered yet: ask for it rather than wait for the next message.
       w.raiseHighestReceived(r.highestReceived);
       this.windows.set(m, w);
       this.stats.mergeWindows++;
     }
+  }
+
+  /** Where a window for `sender` starts: at `from`, or past what we delivered of it before it left. */
+  private takeDeparted(sender: Address, from: number): number {
+    const delivered = this.departed.get(sender);
+    if (delivered === undefined) return from;
+    this.departed.delete(sender);
+    return Math.max(from, delivered);
   }
 
   private onStable(digest: Digest): void {
