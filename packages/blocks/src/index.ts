@@ -1,1 +1,10 @@
-export {};
+// The building blocks: request/response over the group (MessageDispatcher, RpcDispatcher).
+export { RemoteError, SuspectedError, type RemoteErrorData } from './errors.js';
+export { MessageDispatcher, type DispatcherOptions, type RequestHandler } from './message-dispatcher.js';
+export { MethodCall } from './method-call.js';
+export { REQUEST_HEADER_ID, requestHeaderCodec, type RequestHeader } from './request-header.js';
+export { DEFAULT_TIMEOUT, RequestOptions, type RequestOptionsInit } from './request-options.js';
+export { ResponseMode } from './response-mode.js';
+export { Rsp, RspList } from './rsp.js';
+export type { RspFilter } from './rsp-filter.js';
+export { RpcDispatcher, type MethodLookup, type RpcDispatcherOptions } from './rpc-dispatcher.js';

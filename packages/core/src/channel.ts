@@ -41,6 +41,11 @@ export interface ConnectOptions {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+interface MessageInterceptor {
+  readonly headerId: number;
+  readonly handler: (msg: Message) => void;
+}
+
 /**
  * A member's handle on a group: connect to a cluster by name, send to one member or to all,
  * receive messages and views. States: unconnected -> connected -> unconnected ... -> closed,
@@ -74,6 +79,8 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   private readonly channelListeners = new Set<ChannelListener>();
   private readonly log = new ScopedLogger('Channel');
   private pending: Promise<void> | null = null;
+  /** Handlers that take the messages carrying their header away from the application (building blocks). */
+  private interceptors: readonly MessageInterceptor[] = [];
 
   /**
    * @param stack the name of a shipped stack (`'udp.xml'`, `'loopback.xml'`: see
@@ -383,10 +390,26 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   };
 
   // ---- from the stack (UpHandler) ----
+  /**
+   * Routes every message that carries a header of `headerId` to `handler` instead of the
+   * application (receiver, 'message' listeners, `messages()`), own multicasts included whatever
+   * `setDiscardOwnMessages` says. The building blocks use it: the dispatchers' requests and
+   * responses never reach your receiver. Several handlers may share a header id; each sees every
+   * such message. Returns a function that removes the handler.
+   */
+  addMessageInterceptor(headerId: number, handler: (msg: Message) => void): () => void {
+    const entry: MessageInterceptor = { headerId, handler };
+    this.interceptors = [...this.interceptors, entry];
+    return () => {
+      this.interceptors = this.interceptors.filter((e) => e !== entry);
+    };
+  }
+
   /** @internal */
   up(msg: Message): void {
-    if (this.discardOwn && msg.src === this.address) return;
     if (this.marshaller !== jsonMarshaller) msg.marshaller = this.marshaller;
+    if (this.interceptors.length > 0 && this.intercept(msg)) return;
+    if (this.discardOwn && msg.src === this.address) return;
     const r = this.receiver;
     if (r?.receive) {
       try {
@@ -438,6 +461,21 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   }
 
   // ---- internals ----
+  /** Hands `msg` to the interceptors of a header it carries; true if there were any. */
+  private intercept(msg: Message): boolean {
+    let taken = false;
+    for (const ic of this.interceptors) {
+      if (msg.getHeader(ic.headerId) === undefined) continue;
+      taken = true;
+      try {
+        ic.handler(msg);
+      } catch (err) {
+        this.log.error(`a message interceptor threw for ${msg}`, err);
+      }
+    }
+    return taken;
+  }
+
   private assertNotClosed(op: string): void {
     if (this.state === 'closed') throw channelClosed(op);
   }

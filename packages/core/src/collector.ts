@@ -109,6 +109,18 @@ export class Collector<V = unknown> {
     return true;
   }
 
+  /**
+   * `member` answered with something the waiter does not accept (a response filter said no): it
+   * is no longer waited for, and its entry stays not received and not suspected.
+   */
+  discard(member: Address): boolean {
+    const r = this.pendingEntry(member);
+    if (r === undefined) return false;
+    this.awaited--;
+    this.check();
+    return true;
+  }
+
   /** `member` left or is suspected: it is no longer waited for. */
   memberLeft(member: Address): boolean {
     const r = this.pendingEntry(member);

@@ -20,7 +20,10 @@ export type ErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_ABORTED'
   | 'ERR_JOIN_FAILED'
-  | 'ERR_MESSAGE_TOO_LARGE';
+  | 'ERR_MESSAGE_TOO_LARGE'
+  | 'ERR_REMOTE'
+  | 'ERR_NO_SUCH_METHOD'
+  | 'ERR_SUSPECTED';
 
 export class TsgroupsError extends Error {
   readonly code: ErrorCode;
