@@ -52,6 +52,8 @@ export class Collector<V = unknown> {
   readonly done: Promise<Map<Address, Response<V>>>;
   private readonly responses = new Map<Address, Response<V>>();
   private awaited = 0;
+  /** Members whose answer was refused (discard): no longer awaited, though neither received nor suspected. */
+  private discarded: Set<Address> | null = null;
   private settled = false;
   private resolveFn!: (r: Map<Address, Response<V>>) => void;
   private rejectFn!: (err: unknown) => void;
@@ -116,6 +118,7 @@ export class Collector<V = unknown> {
   discard(member: Address): boolean {
     const r = this.pendingEntry(member);
     if (r === undefined) return false;
+    (this.discarded ??= new Set()).add(member);
     this.awaited--;
     this.check();
     return true;
@@ -134,13 +137,13 @@ export class Collector<V = unknown> {
   /** Every awaited member that is not in `members` (a new view) has left. */
   retainMembers(members: readonly Address[] | ReadonlySet<Address>): void {
     const set = members instanceof Set ? members : new Set(members as readonly Address[]);
-    for (const [m, r] of this.responses) if (!r.received && !r.suspected && !set.has(m)) this.memberLeft(m);
+    for (const m of this.missing()) if (!set.has(m)) this.memberLeft(m);
   }
 
   /** Members that neither answered nor left. */
   missing(): Address[] {
     const out: Address[] = [];
-    for (const [m, r] of this.responses) if (!r.received && !r.suspected) out.push(m);
+    for (const [m, r] of this.responses) if (!r.received && !r.suspected && this.discarded?.has(m) !== true) out.push(m);
     return out;
   }
 
@@ -174,7 +177,7 @@ export class Collector<V = unknown> {
   private pendingEntry(member: Address): Response<V> | undefined {
     if (this.settled) return undefined;
     const r = this.responses.get(member);
-    return r === undefined || r.received || r.suspected ? undefined : r;
+    return r === undefined || r.received || r.suspected || this.discarded?.has(member) === true ? undefined : r;
   }
 
   private check(): void {

@@ -14,16 +14,24 @@ export interface ScheduledTask {
 
 class Task implements ScheduledTask {
   cancelled = false;
+  /** In the scheduler's heap now (a cancelled one there is garbage until removed). */
+  inHeap = false;
   constructor(
     public due: number,
     readonly fn: () => void,
     readonly period: number, // 0: one-shot
     readonly seq: number,
+    private readonly owner: TimeScheduler | null,
   ) {}
   cancel(): void {
+    if (this.cancelled) return;
     this.cancelled = true;
+    if (this.inHeap) this.owner?.taskCancelled();
   }
 }
+
+/** Below this many cancelled tasks in the heap, they just wait to reach the top. */
+const COMPACT_MIN = 1024;
 
 /**
  * A task that runs at the end of the current turn of the event loop, once however often it was
@@ -65,6 +73,8 @@ export class TimeScheduler {
   private timer: NodeJS.Timeout | null = null;
   private armedFor = Infinity;
   private seq = 0;
+  /** Cancelled tasks still in the heap: past half of it, the heap is rebuilt without them. */
+  private cancelledInHeap = 0;
   private closed = false;
   private readonly onError: (err: unknown) => void;
 
@@ -150,8 +160,12 @@ export class TimeScheduler {
   /** Cancels all tasks; further schedules are ignored (returned tasks are already cancelled). */
   close(): void {
     this.closed = true;
-    for (const t of this.heap) t.cancelled = true;
+    for (const t of this.heap) {
+      t.cancelled = true;
+      t.inHeap = false;
+    }
     this.heap = [];
+    this.cancelledInHeap = 0;
     for (const t of this.turnQueue) t.pending = false;
     this.turnQueue = [];
     if (this.turnImmediate !== null) clearImmediate(this.turnImmediate);
@@ -163,7 +177,7 @@ export class TimeScheduler {
 
   private add(delayMs: number, fn: () => void, period: number): ScheduledTask {
     if (Number.isNaN(delayMs)) throw new RangeError('delay must be a number of milliseconds, got NaN');
-    const task = new Task(performance.now() + Math.max(0, delayMs), fn, period, this.seq++);
+    const task = new Task(performance.now() + Math.max(0, delayMs), fn, period, this.seq++, this);
     if (this.closed) {
       task.cancelled = true;
       return task;
@@ -211,12 +225,31 @@ export class TimeScheduler {
     if (!this.closed) this.arm();
   };
 
+  /**
+   * @internal A task in the heap was cancelled. Many calls with long timeouts that complete
+   * early (the dispatchers' requests) would otherwise keep their dead timeout tasks until due.
+   */
+  taskCancelled(): void {
+    this.cancelledInHeap++;
+    if (this.cancelledInHeap < COMPACT_MIN || this.cancelledInHeap * 2 < this.heap.length) return;
+    const live = this.heap.filter((t) => {
+      if (t.cancelled) t.inHeap = false;
+      return !t.cancelled;
+    });
+    // A sorted array is a valid heap.
+    live.sort((a, b) => (this.less(a, b) ? -1 : this.less(b, a) ? 1 : 0));
+    this.heap = live;
+    this.cancelledInHeap = 0;
+    this.arm();
+  }
+
   private less(a: Task, b: Task): boolean {
     return a.due < b.due || (a.due === b.due && a.seq < b.seq);
   }
 
   private push(t: Task): void {
     const h = this.heap;
+    t.inHeap = true;
     h.push(t);
     let i = h.length - 1;
     while (i > 0) {
@@ -229,6 +262,9 @@ export class TimeScheduler {
 
   private pop(): void {
     const h = this.heap;
+    const top = h[0]!;
+    top.inHeap = false;
+    if (top.cancelled) this.cancelledInHeap--;
     const last = h.pop()!;
     if (h.length === 0) return;
     h[0] = last;

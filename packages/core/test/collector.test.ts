@@ -49,6 +49,21 @@ describe('Collector', () => {
     expect(col.memberLeft(a)).toBe(false); // already answered
   });
 
+  test('discard: a member whose answer is refused is no longer awaited, and stays neither received nor suspected', async () => {
+    const col = new Collector<number>([a, b], { timer: timer(), timeout: 5000 });
+    expect(col.discard(a)).toBe(true);
+    expect(col.discard(a)).toBe(false);
+    expect(col.add(a, 1)).toBe(false);
+    expect(col.memberLeft(a)).toBe(false);
+    col.retainMembers([b]);
+    expect(col.numAwaited()).toBe(1);
+    expect(col.missing()).toEqual([b]);
+    col.add(b, 2);
+    const rsps = await col.done;
+    expect(rsps.get(a)).toMatchObject({ received: false, suspected: false, value: undefined });
+    expect(rsps.get(b)).toMatchObject({ received: true, value: 2 });
+  });
+
   test('an empty set of members resolves at once', async () => {
     const col = new Collector([], { timer: timer(), timeout: 10 });
     expect(col.isDone()).toBe(true);

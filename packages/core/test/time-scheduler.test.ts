@@ -265,3 +265,22 @@ test('a delay beyond 2^31-1 ms runs when due, and Node is never asked for a time
 test('a NaN delay is refused', () => {
   expect(() => scheduler().schedule(Number.NaN, () => undefined)).toThrow(RangeError);
 });
+
+test('cancelled tasks do not pile up: past half of the heap they are dropped, and the live ones still run in order', async () => {
+  const s = scheduler();
+  // Many calls with a long timeout that all complete early (the dispatchers' requests).
+  const dead = Array.from({ length: 10_000 }, () => s.schedule(60_000, () => undefined));
+  const ran: number[] = [];
+  s.schedule(20, () => ran.push(2));
+  s.schedule(10, () => ran.push(1));
+  for (const t of dead) t.cancel();
+  expect(s.size()).toBeLessThan(2 * 1024);
+  // Cancelling twice, or a task that already ran, counts nothing more.
+  for (const t of dead) t.cancel();
+  await waitUntil(() => ran.length === 2, 5000, 'the live tasks');
+  expect(ran).toEqual([1, 2]);
+  const once = s.schedule(1, () => ran.push(3));
+  await waitUntil(() => ran.length === 3, 5000, 'a task after the compaction');
+  once.cancel();
+  expect(s.size()).toBeLessThan(2 * 1024);
+});
