@@ -207,10 +207,11 @@ export class RequestCorrelator {
       this.stats.responsesDropped++;
       return;
     }
-    const rsp = new Message(dest, isError ? remoteErrorData(value, this.exposeStackTraces) : value).setFlag(Flag.OOB);
+    const rsp = new Message(dest).setFlag(Flag.OOB);
     rsp.putHeader(REQUEST_HEADER_ID, { type: isError ? RequestType.EXC : RequestType.RSP, id, corrId: this.corrId, rspExpected: false } satisfies RequestHeader);
     try {
-      rsp.marshalWith(this.channel.getMarshaller());
+      // Always marshalled: `undefined` and a Uint8Array are results like any other.
+      rsp.setArray(this.channel.getMarshaller().objectToBuffer(isError ? remoteErrorData(value, this.exposeStackTraces) : value));
     } catch (err) {
       // A result the marshaller refuses goes back as that error.
       if (!isError) this.reply(dest, id, err, true);
