@@ -5,6 +5,7 @@ import { runMultiProcessDemo } from './demo-mp.js';
 import { runMember } from './member.js';
 import { runPerf } from './perf.js';
 import { runProcessPerf } from './perf-mp.js';
+import { runRpcPerf } from './perf-rpc.js';
 import { describeRange, intOption, notWith, RANGES, UsageError } from './options.js';
 
 const R = RANGES;
@@ -29,6 +30,15 @@ commands:
            on 127.0.0.1 (as the JGroups anchor), each multicasting --messages of --size bytes
            (--size ${describeRange(R.perfProcesses.size)}  --stack FILE (default udp.xml)
            --timeout MS ${describeRange(R.perfProcesses.timeout)}: each member's sending and delivery)
+  perf rpc N member processes over UDP on 127.0.0.1 serve ping(int) through an RpcDispatcher; the
+           first calls the others as the JGroups 5 anchor's rpc and async modes (a warm-up of 1/4
+           of each test first) and prints calls/s and latencies: sequential unicast calls
+           (GET_ALL, GET_FIRST), sequential calls to all members (GET_ALL), unicast calls with
+           --in-flight outstanding (GET_ALL)
+           --processes N ${describeRange(R.perfRpc.processes)}  --calls N ${describeRange(R.perfRpc.calls)}: each sequential
+           unicast test  --calls-all N (default: --calls, ${R.perfRpc.callsAll.min}..${R.perfRpc.callsAll.max}): to all members
+           --async-calls N ${describeRange(R.perfRpc.asyncCalls)}  --in-flight N ${describeRange(R.perfRpc.inFlight)}
+           --stack FILE (default udp.xml)  --timeout MS ${describeRange(R.perfRpc.timeout)}: all the calls
   help     this text
 
 Numbers are plain decimal integers within the ranges shown; anything else (or an unknown
@@ -95,6 +105,7 @@ async function main(argv: string[]): Promise<number> {
       return runMember({ name: values.name, cluster: values.cluster, stack: values.stack ?? shippedStack('udp.xml') });
     }
     case 'perf': {
+      if (rest[0] === 'rpc') return perfRpc(rest.slice(1));
       const { values } = parseArgs({
         args: rest,
         options: {
@@ -140,6 +151,36 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`unknown command: ${command}\n${USAGE}`);
       return 2;
   }
+}
+
+/** `tsgroups perf rpc [options]`. */
+async function perfRpc(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      processes: { type: 'string' },
+      calls: { type: 'string' },
+      'calls-all': { type: 'string' },
+      'async-calls': { type: 'string' },
+      'in-flight': { type: 'string' },
+      stack: { type: 'string' },
+      timeout: { type: 'string' },
+      cluster: { type: 'string', default: `perf-rpc-${process.pid}` },
+    },
+  });
+  const calls = intOption('calls', values.calls, R.perfRpc.calls);
+  const r = await runRpcPerf({
+    processes: intOption('processes', values.processes, R.perfRpc.processes),
+    calls,
+    callsAll: intOption('calls-all', values['calls-all'], { ...R.perfRpc.callsAll, default: calls }),
+    asyncCalls: intOption('async-calls', values['async-calls'], R.perfRpc.asyncCalls),
+    inFlight: intOption('in-flight', values['in-flight'], R.perfRpc.inFlight),
+    stack: values.stack,
+    cluster: values.cluster!,
+    timeoutMs: intOption('timeout', values.timeout, R.perfRpc.timeout),
+    out: (l) => console.log(l),
+  });
+  return r.complete ? 0 : 1;
 }
 
 /** parseArgs' own errors (unknown option, missing value, stray argument) are usage errors too. */

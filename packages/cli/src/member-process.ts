@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { RpcPerfFigure } from './rpc-perf-calls.js';
 
 /** A line printed by `tsgroups member` (see member.ts), with the time the parent received it. */
 export interface MemberLine {
@@ -35,6 +36,11 @@ export interface MemberLine {
   expected?: number;
   elapsedMs?: number;
   rate?: number;
+  /** `rpcperf`: the member the unicast calls went to, each test's figures, whether all completed, and why not. */
+  target?: string;
+  figures?: RpcPerfFigure[];
+  complete?: boolean;
+  error?: string;
 }
 
 /** A view as a member printed it. */

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
-import { type Address, Channel, DISCARD, MergeView, type View } from 'tsgroups';
+import { type Address, Channel, DISCARD, MergeView, RpcDispatcher, type View } from 'tsgroups';
+import { type RpcPerfResult, rpcPerfServer, runRpcPerfCalls } from './rpc-perf-calls.js';
 
 export interface MemberOptions {
   name: string;
@@ -22,6 +23,7 @@ export type MemberEvent =
   | { event: 'sent'; multicasts: number; unicasts: number }
   | { event: 'report'; streams: Record<string, StreamReport>; dropped: number; retransmitted: number }
   | { event: 'perf'; viewSize: number; sent: number; size: number; received: number; expected: number; elapsedMs: number; rate: number }
+  | ({ event: 'rpcperf' } & RpcPerfResult)
   | { event: 'error'; message: string; cmd?: string }
   | { event: 'closed' };
 
@@ -57,7 +59,9 @@ const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as
  * N*M, N the size of the current view, or the timeout (default 120 s, counted from the command:
  * it stops the sending too) passes; then print `perf` with sent, received, elapsedMs (from the
  * command to the last delivery) and rate =
- * received / elapsedMs * 1000), `exit` (close the channel, exit 0). SIGTERM, SIGINT and the end
+ * received / elapsedMs * 1000), `rpcperf CALLS CALLS_ALL ASYNC_CALLS IN_FLIGHT TIMEOUT_MS` (the RPC
+ * benchmark from this member, see rpc-perf-calls.ts: every member serves `ping(int)` through an
+ * RpcDispatcher; prints `rpcperf` with the figures), `exit` (close the channel, exit 0). SIGTERM, SIGINT and the end
  * of stdin act as `exit`.
  * @returns the exit code
  */
@@ -68,6 +72,8 @@ export async function runMember(o: MemberOptions): Promise<number> {
   const stack = channel.getProtocolStack();
   const discard = new DISCARD();
   await stack.insertProtocol(discard, 'above', stack.getTransport());
+  // Every member serves the RPC benchmark's ping(int); requests never reach the receiver below.
+  const rpc = new RpcDispatcher(channel, rpcPerfServer);
 
   channel.on('view', (v: View) =>
     out({
@@ -241,6 +247,17 @@ export async function runMember(o: MemberOptions): Promise<number> {
       perf.done = undefined;
       const rate = elapsedMs > 0 ? Math.round((received / elapsedMs) * 1000) : 0;
       out({ event: 'perf', viewSize: members, sent, size: ns, received, expected, elapsedMs: Math.round(elapsedMs), rate });
+    },
+    rpcperf: async (arg) => {
+      const [calls, callsAll, asyncCalls, inFlight, timeoutMs] = arg.split(/\s+/).map((x) => Math.max(0, Math.floor(Number(x)) || 0));
+      const r = await runRpcPerfCalls(rpc, {
+        calls: calls || 1,
+        callsAll: callsAll || 1,
+        asyncCalls: asyncCalls || 1,
+        inFlight: inFlight || 1,
+        timeoutMs: Math.min(2 ** 31 - 1, timeoutMs || 120_000),
+      });
+      out({ event: 'rpcperf', ...r });
     },
     exit: () => exit(0),
   };

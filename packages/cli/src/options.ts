@@ -59,6 +59,16 @@ export const RANGES = {
     size: { min: 2, max: 10_000_000, default: 1000 },
     timeout: { min: 1, max: MAX_TIMEOUT_MS, default: 120_000 },
   },
+  perfRpc: {
+    // One member calls, at least one other answers.
+    processes: { min: 2, max: 25, default: 2 },
+    calls: { min: 1, max: 100_000_000, default: 20_000 },
+    // The default of --calls-all is the --calls given.
+    callsAll: { min: 1, max: 100_000_000, default: 20_000 },
+    asyncCalls: { min: 1, max: 100_000_000, default: 100_000 },
+    inFlight: { min: 1, max: 10_000, default: 100 },
+    timeout: { min: 1, max: MAX_TIMEOUT_MS, default: 300_000 },
+  },
 } as const satisfies Record<string, Record<string, IntRange>>;
 
 /** `N (default D, MIN..MAX)` for the usage text. */

@@ -99,7 +99,7 @@ export async function runProcessPerf(o: ProcessPerfOptions): Promise<ProcessPerf
  * True if every one of `procs` has installed the same view, of exactly their addresses. Compares
  * addresses, not names: a member may print a view before it learnt another's logical name.
  */
-function oneView(procs: MemberProcess[], n: number): boolean {
+export function oneView(procs: MemberProcess[], n: number): boolean {
   const want = procs.map((p) => p.address()).sort().join();
   const first = procs[0]?.lastView();
   if (!first || first.addresses.length !== n || [...first.addresses].sort().join() !== want) return false;

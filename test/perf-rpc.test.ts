@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Channel, RpcDispatcher } from 'tsgroups';
+import { rpcPerfServer, runRpcPerfCalls } from '../packages/cli/src/rpc-perf-calls.js';
+import { closeAll, stackPath, uniqueCluster, waitForSameView } from './helpers/cluster.js';
+
+const built = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
+const run = (args: string[], timeout = 20_000) => promisify(execFile)(process.execPath, [built, ...args], { timeout });
+
+// `pnpm test` builds before it runs jest, so the compiled command exists.
+test('the built `tsgroups perf rpc --processes 2` prints calls/s and latencies of every test; exits 0', async () => {
+  const { stdout } = await run(
+    ['perf', 'rpc', '--processes', '2', '--calls', '40', '--calls-all', '30', '--async-calls', '200', '--in-flight', '10', '--timeout', '30000'],
+    60_000,
+  );
+  expect(stdout).toMatch(/^perf rpc: 2 member processes over UDP \(127\.0\.0\.1, 239\.\d+\.\d+\.\d+:\d+, TTL 0\)/);
+  expect(stdout).toMatch(/^ {2}test +calls +calls\/s +avg us +p50 us +p99 us$/m);
+  const row = (label: string, calls: number, latencies: boolean) =>
+    new RegExp(`^ {2}${label} +${calls} +\\d+ +\\d+\\.\\d +${latencies ? '\\d+ +\\d+' : '- +-'}$`, 'm');
+  expect(stdout).toMatch(row('unicast, sequential, GET_ALL', 40, true));
+  expect(stdout).toMatch(row('unicast, sequential, GET_FIRST', 40, true));
+  expect(stdout).toMatch(row('all 2 members, sequential, GET_ALL', 30, true));
+  expect(stdout).toMatch(row('unicast, 10 in flight, GET_ALL', 200, false));
+  expect(stdout).toMatch(/perf rpc: every call answered\n$/);
+}, 70_000);
+
+test.each<[string[], RegExp]>([
+  [['perf', 'rpc', '--processes', '1'], /--processes must be an integer from 2 to 25, got "1"/],
+  [['perf', 'rpc', '--calls', '0'], /--calls must be an integer from 1 to 100000000/],
+  [['perf', 'rpc', '--calls-all', '1e3'], /--calls-all must be an integer/],
+  [['perf', 'rpc', '--async-calls=-5'], /--async-calls must be an integer from 1 to 100000000, got "-5"/],
+  [['perf', 'rpc', '--in-flight', '10001'], /--in-flight must be an integer from 1 to 10000/],
+  [['perf', 'rpc', '--timeout', '5s'], /--timeout must be an integer from 1 to 2147483647/],
+  [['perf', 'rpc', '--members', '2'], /Unknown option '--members'/],
+  [['perf', 'rpc', 'extra'], /positional/i],
+])('tsgroups %j exits 2 and says why', async (args, why) => {
+  const err = await run(args).then(
+    () => undefined,
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
+  expect(err).toBeDefined();
+  expect(err!.code).toBe(2);
+  expect(err!.stderr).toMatch(why);
+  expect(err!.stdout).toBe(''); // nothing ran
+});
+
+test('help describes perf rpc and its ranges', async () => {
+  const { stdout } = await run(['help']);
+  expect(stdout).toMatch(/perf rpc/);
+  expect(stdout).toMatch(/--in-flight N \(default 100, 1\.\.10000\)/);
+});
+
+describe('the calling side, in one process on loopback', () => {
+  const channels: Channel[] = [];
+  afterEach(() => closeAll(channels.splice(0)));
+
+  async function twoMembers(): Promise<RpcDispatcher> {
+    const cluster = uniqueCluster('rpc-perf');
+    const disps: RpcDispatcher[] = [];
+    for (const name of ['A', 'B']) {
+      const ch = new Channel(stackPath('loopback.xml')).setName(name);
+      channels.push(ch);
+      disps.push(new RpcDispatcher(ch, rpcPerfServer));
+      await ch.connect(cluster);
+    }
+    await waitForSameView(channels, 10_000);
+    return disps[0]!;
+  }
+
+  test('every test completes its calls; percentiles are ordered', async () => {
+    const r = await runRpcPerfCalls(await twoMembers(), { calls: 30, callsAll: 20, asyncCalls: 100, inFlight: 7, timeoutMs: 20_000 });
+    expect(r.complete).toBe(true);
+    expect(r.error).toBeUndefined();
+    expect(r.viewSize).toBe(2);
+    expect(r.target).toBe('B');
+    expect(r.figures.map((f) => [f.test, f.calls, f.completed])).toEqual([
+      ['unicast_GET_ALL', 30, 30],
+      ['unicast_GET_FIRST', 30, 30],
+      ['all_GET_ALL', 20, 20],
+      ['async', 100, 100],
+    ]);
+    for (const f of r.figures.slice(0, 3)) {
+      expect(f.p50Us).toBeGreaterThanOrEqual(0);
+      expect(f.p99Us).toBeGreaterThanOrEqual(f.p50Us!);
+      expect(f.callsPerSec).toBeGreaterThan(0);
+    }
+    expect(r.figures[3]!.inFlight).toBe(7);
+    expect(r.figures[3]!.p50Us).toBeUndefined();
+  });
+
+  test('the timeout stops the calls and the result says so', async () => {
+    const r = await runRpcPerfCalls(await twoMembers(), { calls: 50_000_000, callsAll: 1, asyncCalls: 1, inFlight: 1, timeoutMs: 200 });
+    expect(r.complete).toBe(false);
+    expect(r.error).toMatch(/the 200 ms timeout passed/);
+    expect(r.figures[0]!.completed).toBeLessThan(50_000_000);
+  });
+});
