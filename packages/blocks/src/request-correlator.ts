@@ -121,7 +121,12 @@ export class RequestCorrelator {
     // A target that is not a member now will never answer.
     for (const t of targets) if (!view.containsMember(t)) collector.memberLeft(t);
     if (collector.isDone()) return collector.done;
-    this.send(msg, id, true, opts.flags, targets, anycast, collector);
+    try {
+      this.send(msg, id, true, opts.flags, targets, anycast, collector);
+    } catch (err) {
+      // Refused before it went out (the marshaller): the call ends now and its state is freed.
+      collector.cancel(err);
+    }
     return collector.done;
   }
 
