@@ -262,6 +262,12 @@ describe('RpcDispatcher failures', () => {
     await expect(lone.callRemoteMethods(null, 'ping', [1])).rejects.toMatchObject({ code: 'ERR_CHANNEL_NOT_CONNECTED' });
     lone.stop();
     await lone.channel.close();
+    // One-way calls too: an aborted signal, or a stopped dispatcher, sends nothing.
+    const sent = a!.disp.getStats().requestsSent;
+    await expect(a!.disp.callRemoteMethods(null, 'ping', [1], RequestOptions.ASYNC().setSignal(aborted))).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    a!.disp.stop();
+    await expect(a!.disp.callRemoteMethods(null, 'ping', [1], RequestOptions.ASYNC())).rejects.toMatchObject({ code: 'ERR_CHANNEL_CLOSED' });
+    expect(a!.disp.getStats().requestsSent).toBe(sent);
   });
 
   test('a channel that disconnects, or a dispatcher stopped, ends the waiting calls', async () => {
@@ -336,6 +342,12 @@ describe('RpcDispatcher requests and values', () => {
     const opts = new RequestOptions().setFlags(Flag.OOB, Flag.DONT_BUNDLE).setTimeout(5000);
     expect(opts.flags).toBe(Flag.OOB | Flag.DONT_BUNDLE);
     expect(await a!.disp.callRemoteMethod(addr(b!), 'ping', [4], opts)).toBe(41);
+    expect(new RequestOptions({ flags: Flag.OOB | Flag.NO_FC }).flags).toBe(Flag.OOB | Flag.NO_FC);
+    expect(() => new RequestOptions({ flags: 1 << 20 })).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }));
+    // A request that does not loop back leaves the caller out instead of waiting for it.
+    const rsps = await a!.disp.callRemoteMethods<number>(null, 'ping', [5], { flags: Flag.DONT_LOOPBACK, timeout: 5000 });
+    expect([...rsps.keys()]).toEqual([addr(b!)]);
+    expect(rsps.getResults()).toEqual([51]);
     expect(() => new RequestOptions({ timeout: -1 })).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }));
     expect(() => new RequestOptions().setMode('GET_SOME' as ResponseMode)).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }));
   });

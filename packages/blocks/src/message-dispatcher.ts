@@ -1,4 +1,4 @@
-import { type Address, type Channel, ChannelStateError, type Message, TsgroupsError, type View } from '@tsgroups/core';
+import { type Address, type Channel, ChannelStateError, Flag, type Message, TsgroupsError, type View } from '@tsgroups/core';
 import { SuspectedError } from './errors.js';
 import { RequestCorrelator } from './request-correlator.js';
 import { RequestOptions, type RequestOptionsInit } from './request-options.js';
@@ -47,7 +47,7 @@ export class MessageDispatcher {
   }
 
   /**
-   * Sends `msg` to `dests` (null: every member of the view, this one included) and resolves with
+   * Sends `msg` to `dests` (null: every member of the view, this one included unless the request is flagged DONT_LOOPBACK) and resolves with
    * their responses, as `opts.mode` says: GET_ALL (default), GET_FIRST, GET_MAJORITY, or GET_NONE
    * (resolves once sent, with nothing received). A destination that leaves or is suspected counts
    * as answered (`isSuspected`); the timeout resolves with what arrived (`isReceived` false for the
@@ -58,7 +58,7 @@ export class MessageDispatcher {
   async castMessage<T = unknown>(dests: Iterable<Address> | null, msg: Message, opts?: RequestOptions | RequestOptionsInit): Promise<RspList<T>> {
     const o = RequestOptions.from(opts);
     const view = this.viewOrThrow();
-    const targets = destinations(dests, view, o);
+    const targets = destinations(dests, view, o, this.channel.getAddress(), msg.flags);
     if (targets.length === 0) return new RspList<T>();
     const anycast = o.anycast || (dests !== null && targets.length < view.size()) || targets.some((t) => !view.containsMember(t));
     if (o.mode === ResponseMode.GET_NONE) {
@@ -126,11 +126,13 @@ export class MessageDispatcher {
 }
 
 /** The members to send to: `dests` (or the view), without duplicates and the exclusion list. */
-function destinations(dests: Iterable<Address> | null, view: View, o: RequestOptions): Address[] {
+function destinations(dests: Iterable<Address> | null, view: View, o: RequestOptions, self: Address | null, flags: number): Address[] {
   const out: Address[] = [];
   const seen = new Set<Address>();
+  // A request that does not loop back never reaches this member: it is no destination.
+  const skipSelf = ((o.flags | flags) & Flag.DONT_LOOPBACK) !== 0;
   for (const a of dests ?? view.members) {
-    if (seen.has(a) || o.exclusionList.has(a)) continue;
+    if (seen.has(a) || o.exclusionList.has(a) || (skipSelf && a === self)) continue;
     seen.add(a);
     out.push(a);
   }

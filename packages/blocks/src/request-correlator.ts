@@ -1,4 +1,5 @@
 import {
+  AbortError,
   type Address,
   type Channel,
   ChannelStateError,
@@ -133,7 +134,13 @@ export class RequestCorrelator {
   /** Sends `msg` as a request that nobody answers (GET_NONE). */
   sendOneWay(targets: readonly Address[], msg: Message, opts: RequestOptions, anycast: boolean): Promise<void> {
     if (!this.channel.isConnected()) return Promise.reject(new ChannelStateError('ERR_CHANNEL_NOT_CONNECTED', 'a request needs a connected channel'));
-    return this.send(msg, 0, false, opts.flags, targets, anycast, null);
+    if (this.removeInterceptor === null) return Promise.reject(new ChannelStateError('ERR_CHANNEL_CLOSED', 'the dispatcher is stopped'));
+    if (opts.signal?.aborted === true) return Promise.reject(new AbortError('the request was aborted before it was sent', opts.signal.reason));
+    try {
+      return this.send(msg, 0, false, opts.flags, targets, anycast, null);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   private send(

@@ -14,11 +14,14 @@ export interface RequestOptionsInit {
   exclusionList?: Iterable<Address>;
   /** Decides which responses count and when enough have arrived. */
   rspFilter?: RspFilter | null;
-  /** Message flags for the request (OOB, DONT_BUNDLE, NO_FC ...), as numbers or names. */
+  /** Message flags for the request (`Flag.OOB`, `Flag.DONT_BUNDLE`, `Flag.NO_FC` ...): a list, or one number (flags or-ed together). */
   flags?: Iterable<number> | number;
   /** Aborting rejects the call with an `AbortError` and releases its state. */
   signal?: AbortSignal | undefined;
 }
+
+/** Every flag bit a message may carry. */
+const ALL_FLAGS = Object.values(Flag).reduce((a, f) => a | f, 0);
 
 /** The default timeout of a synchronous request, as JGroups' `RequestOptions.SYNC()`. */
 export const DEFAULT_TIMEOUT = 10_000;
@@ -87,7 +90,7 @@ export class RequestOptions {
   /** Sets these flags (in addition to those set before). */
   setFlags(...flags: number[]): this {
     for (const f of flags) {
-      if (!Object.values(Flag).includes(f)) throw bad(`unknown message flag ${f}`);
+      if (!Number.isInteger(f) || f < 0 || (f & ~ALL_FLAGS) !== 0) throw bad(`unknown message flag ${f}`);
       this.flags |= f;
     }
     return this;

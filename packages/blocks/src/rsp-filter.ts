@@ -8,6 +8,6 @@ import type { Address } from '@tsgroups/core';
 export interface RspFilter {
   /** Whether `value` from `sender` is added to the RspList (and counts for GET_FIRST / GET_MAJORITY). */
   isAcceptable(value: unknown, sender: Address): boolean;
-  /** Asked after each accepted response: false ends the call with what it has. */
+  /** Asked when the call starts and after every answer or departure: false ends the call with what it has. */
   needMoreResponses(): boolean;
 }
