@@ -16,11 +16,16 @@ test('the demo forms a cluster, delivers every multicast once and reports agreem
 const built = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
 
 // `pnpm test` builds before it runs jest, so the compiled command exists.
-test('the built `tsgroups demo` command runs member processes over UDP: a kill -9 is detected, a joiner joins, all agree; exits 0', async () => {
+test('the built `tsgroups demo` command runs member processes over UDP: a GET_MAJORITY call returns before the slow member, a kill -9 is detected, a joiner joins, all agree; exits 0', async () => {
   expect(existsSync(built)).toBe(true);
   const { stdout } = await promisify(execFile)(process.execPath, [built, 'demo'], { timeout: 45_000 });
   expect(stdout).toMatch(/4 member processes over UDP \(127\.0\.0\.1, 239\.\d+\.\d+\.\d+:\d+, TTL 0\)/);
   expect(stdout).toMatch(/all 4 processes share one view/);
+  // GET_MAJORITY through the members' RpcDispatchers: D is slow, the call returns with A, B and C.
+  expect(stdout).toMatch(/GET_MAJORITY: A calls work\(\) on all 4 members through their RpcDispatchers; a majority is 3; D takes 2 s\n/);
+  const majority = /A {2}GET_MAJORITY returned after \d+ ms with 3 of 4 results: (.*); not waited for: D\n/.exec(stdout)?.[1];
+  expect(majority?.split(', ').sort()).toEqual(['A answered "A"', 'B answered "B"', 'C answered "C"']);
+  expect(stdout).toMatch(/D {2}finished its slow work\(\) \d+\.\d s after the call had returned: GET_MAJORITY did not wait for it\n/);
   const killed = /kill -9 ([A-Z]) /.exec(stdout)?.[1];
   expect(killed).toBeDefined();
   expect(stdout).toMatch(new RegExp(`the survivors installed a view without ${killed}`));

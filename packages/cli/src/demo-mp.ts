@@ -1,3 +1,4 @@
+import { runMajorityCall } from './demo-majority.js';
 import { agreeOn, killAll, type MemberLine, MemberProcess, randomMcastGroup, stopMember, udpMemberEnv, waitForAll } from './member-process.js';
 
 export interface MultiProcessDemoOptions {
@@ -13,8 +14,10 @@ export interface MultiProcessDemoOptions {
 /**
  * The multi-process demo: `members` `tsgroups member` processes over stacks/udp.xml (127.0.0.1,
  * TTL 0, a multicast group and port of this run's own, short failure detection timings) form a
- * cluster; one is killed with SIGKILL and the survivors detect it; a new member joins; at the end
- * every member must agree on the final view. Every child is gone when it returns.
+ * cluster; one calls a method on all through their RpcDispatchers with GET_MAJORITY while some
+ * are slow, and it must return with the quick members' answers before the slow ones finish (see
+ * demo-majority.ts); one is killed with SIGKILL and the survivors detect it; a new member joins;
+ * at the end every member must agree on the final view. Every child is gone when it returns.
  * @returns true if every check held
  */
 export async function runMultiProcessDemo(o: MultiProcessDemoOptions): Promise<boolean> {
@@ -39,6 +42,7 @@ export async function runMultiProcessDemo(o: MultiProcessDemoOptions): Promise<b
     const first = names.slice(0, o.members).map(start);
     await waitForAll(first, () => agreeOn(first, names.slice(0, o.members)), 20_000, `one view of all ${o.members} members`);
     o.out(`all ${o.members} processes share one view after ${elapsed(t0)}`);
+    const majorityOk = await runMajorityCall(first, o.out);
 
     // Kill a member that is not the coordinator, without letting it say goodbye.
     const view = first[0]!.lastView()!;
@@ -70,7 +74,7 @@ export async function runMultiProcessDemo(o: MultiProcessDemoOptions): Promise<b
     for (const p of [...final].reverse()) codes.push(await stopMember(p));
     const clean = codes.every((c) => c === 0);
     if (!clean) o.out(`members did not exit cleanly: exit codes ${codes.join(', ')}`);
-    return agree && clean;
+    return majorityOk && agree && clean;
   } catch (err) {
     o.out(`error: ${err instanceof Error ? err.message : String(err)}`);
     return false;

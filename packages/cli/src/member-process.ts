@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { RspLine } from './member-rpc.js';
 import type { RpcPerfFigure } from './rpc-perf-calls.js';
 
 /** A line printed by `tsgroups member` (see member.ts), with the time the parent received it. */
@@ -36,6 +37,14 @@ export interface MemberLine {
   expected?: number;
   elapsedMs?: number;
   rate?: number;
+  /** `handler`: a `work` call's tag, start or end, and whether this member was slow for it (see member-rpc.ts). */
+  tag?: string;
+  phase?: 'start' | 'end';
+  slow?: boolean;
+  /** `rsps`: the call's response mode, how many answered, and each destination's response by name (`id` names the call). */
+  mode?: string;
+  numReceived?: number;
+  rsps?: Record<string, RspLine>;
   /** `rpcperf`: the member the unicast calls went to, each test's figures, whether all completed, and why not. */
   target?: string;
   figures?: RpcPerfFigure[];

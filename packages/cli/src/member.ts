@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
 import { type Address, Channel, DISCARD, MergeView, RpcDispatcher, type View } from 'tsgroups';
+import { MemberRpc, type RpcEvent } from './member-rpc.js';
 import { type RpcPerfResult, rpcPerfServer, runRpcPerfCalls } from './rpc-perf-calls.js';
 
 export interface MemberOptions {
@@ -25,7 +26,8 @@ export type MemberEvent =
   | { event: 'perf'; viewSize: number; sent: number; size: number; received: number; expected: number; elapsedMs: number; rate: number }
   | ({ event: 'rpcperf' } & RpcPerfResult)
   | { event: 'error'; message: string; cmd?: string }
-  | { event: 'closed' };
+  | { event: 'closed' }
+  | RpcEvent;
 
 /** What a member received of another member's burst (see the `burst` command). */
 export interface StreamReport {
@@ -61,8 +63,10 @@ const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as
  * command to the last delivery) and rate =
  * received / elapsedMs * 1000), `rpcperf CALLS CALLS_ALL ASYNC_CALLS IN_FLIGHT TIMEOUT_MS` (the RPC
  * benchmark from this member, see rpc-perf-calls.ts: every member serves `ping(int)` through an
- * RpcDispatcher; prints `rpcperf` with the figures), `exit` (close the channel, exit 0). SIGTERM, SIGINT and the end
- * of stdin act as `exit`.
+ * RpcDispatcher; prints `rpcperf` with the figures), `rpc JSON` (call a method of every member's
+ * MemberServer through the dispatcher of member-rpc.ts and print the RspList as an `rsps` line
+ * when the call returns, without holding up the next command), `exit` (close the channel, exit 0).
+ * SIGTERM, SIGINT and the end of stdin act as `exit`.
  * @returns the exit code
  */
 export async function runMember(o: MemberOptions): Promise<number> {
@@ -72,6 +76,8 @@ export async function runMember(o: MemberOptions): Promise<number> {
   const stack = channel.getProtocolStack();
   const discard = new DISCARD();
   await stack.insertProtocol(discard, 'above', stack.getTransport());
+  // The `rpc` command's dispatcher (its own dispatcher id, apart from the benchmark's).
+  const rpcCalls = new MemberRpc(channel, o.name, out);
   // Every member serves the RPC benchmark's ping(int); requests never reach the receiver below.
   const rpc = new RpcDispatcher(channel, rpcPerfServer);
 
@@ -141,6 +147,7 @@ export async function runMember(o: MemberOptions): Promise<number> {
   const exit = async (code: number) => {
     if (exiting) return;
     exiting = true;
+    rpcCalls.stop();
     try {
       await channel.close();
       out({ event: 'closed' });
@@ -259,6 +266,7 @@ export async function runMember(o: MemberOptions): Promise<number> {
       });
       out({ event: 'rpcperf', ...r });
     },
+    rpc: async (arg) => rpcCalls.call(arg),
     exit: () => exit(0),
   };
 
