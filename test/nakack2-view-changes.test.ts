@@ -67,6 +67,7 @@ beforeEach(async () => {
   stack.downEvent(new Event(EventType.SET_LOCAL_ADDRESS, A));
   await stack.start();
   viewSeq = 0;
+  loopedBack = 0;
 });
 afterEach(async () => {
   await stack.stop();
@@ -94,6 +95,14 @@ function control(from: Address, h: NakAckHeader): void {
   nak.up(msg);
 }
 
+/** The transport's loopback: our own multicasts sent so far come back up (once each). */
+let loopedBack = 0;
+function loopBack(): void {
+  const own = net.sent.filter((m) => m.dest === null && m.getHeader<NakAckHeader>(NAKACK2.id)?.type === T.MSG);
+  for (const m of own.slice(loopedBack)) nak.up(m);
+  loopedBack = own.length;
+}
+
 function name(a: Address): string {
   return a === A ? 'A' : a === B ? 'B' : 'C';
 }
@@ -109,6 +118,22 @@ describe('NAKACK2 across view changes', () => {
     for (let s = 4; s <= 7; s++) multicast(B, s);
     expect(above.delivered).toEqual(['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7']);
     expect(nak.stats.duplicates).toBe(2);
+  });
+
+  test('STABLE never purges an own multicast that has not come back yet (lost below us): it is still there to resend to ourselves', async () => {
+    install([A, B]);
+    for (let i = 0; i < 3; i++) await stack.down(new Message(null, `A${i + 1}`));
+    // The transport loops back the first one; the other two were lost below us. Everyone else has all three.
+    nak.up(net.sent[0]!);
+    stack.downEvent(new Event(EventType.STABLE, new Digest().set(A, 3, 3)));
+    control(A, { type: T.XMIT_REQ, seqno: 0, missing: [2, 3], sender: A.bytes });
+    const resent = net.sent.filter((m) => m.dest === A && m.getHeader<NakAckHeader>(NAKACK2.id)?.type === T.XMIT_RSP);
+    expect(resent.map((m) => m.getHeader<NakAckHeader>(NAKACK2.id)!.seqno)).toEqual([2, 3]);
+    for (const m of resent) nak.up(m);
+    expect(above.delivered).toEqual(['A1', 'A2', 'A3']);
+    // Once back, the next round purges them.
+    stack.downEvent(new Event(EventType.STABLE, new Digest().set(A, 3, 3)));
+    expect(nak.messagesHeld()).toBe(0);
   });
 
   test('FIRST_SEQNO is taken only from the sender itself: another member whose window starts later cannot make a receiver skip', () => {
@@ -128,6 +153,7 @@ describe('NAKACK2 across view changes', () => {
   test('asked for purged seqnos, a member answers FIRST_SEQNO only for its own messages, only to a member of its view, and never past its seqno at that view', async () => {
     install([A, B]);
     for (let i = 0; i < 5; i++) await stack.down(new Message(null, `A${i + 1}`));
+    loopBack();
     // B's messages 1-3 delivered here, then purged (stable everywhere).
     for (let s = 1; s <= 3; s++) multicast(B, s);
     stack.downEvent(new Event(EventType.STABLE, new Digest().set(A, 5, 5).set(B, 3, 3)));
@@ -137,6 +163,7 @@ describe('NAKACK2 across view changes', () => {
     // C joins, with our seqno at 5 when the view was installed; we sent 2 more since.
     install([A, B, C]);
     for (let i = 5; i < 7; i++) await stack.down(new Message(null, `A${i + 1}`));
+    loopBack();
     stack.downEvent(new Event(EventType.STABLE, new Digest().set(A, 7, 7)));
     control(C, { type: T.XMIT_REQ, seqno: 0, missing: [1, 2], sender: A.bytes });
     expect(net.headersTo(C, T.FIRST_SEQNO).map((h) => h.seqno)).toEqual([6]);

@@ -503,7 +503,9 @@ export class NAKACK2 extends Protocol {
     for (const [m, r] of digest) {
       if (m === self) {
         this.stableOwn = Math.max(this.stableOwn, r.highestDelivered);
-        this.stats.purged += this.sent.purge(r.highestDelivered);
+        // Never an own multicast that has not come back to us yet (lost below us on its way
+        // back): we fetch it from this table, and nobody else would resend it to us.
+        this.stats.purged += this.sent.purge(Math.min(r.highestDelivered, this.own.highestDelivered));
       } else {
         const w = this.windows.get(m);
         if (w !== undefined) this.stats.purged += w.purge(r.highestDelivered);
