@@ -292,6 +292,10 @@ describe('RpcDispatcher requests and values', () => {
       expect(await a!.disp.callRemoteMethod(addr(b!), 'echo', [v])).toEqual(v);
     }
     expect(await a!.disp.callRemoteMethod(addr(b!), 1, [3])).toBe(31);
+    // By name, the server's type gives the result its type (this would not compile as unknown).
+    const typed: number = await a!.disp.callRemoteMethod(addr(b!), 'ping', [3]);
+    const all: number[] = (await a!.disp.callRemoteMethods(null, 'ping', [3])).getResults();
+    expect([typed, all.length]).toEqual([31, 2]);
     expect(await a!.disp.callRemoteMethod(addr(b!), new MethodCall(2, ['by id']))).toBe('by id');
     await expect(a!.disp.callRemoteMethod(addr(b!), 3, [])).rejects.toMatchObject({ code: 'ERR_NO_SUCH_METHOD' });
     // A result the marshaller cannot carry comes back as that error.

@@ -7,4 +7,4 @@ export { DEFAULT_TIMEOUT, RequestOptions, type RequestOptionsInit } from './requ
 export { ResponseMode } from './response-mode.js';
 export { Rsp, RspList } from './rsp.js';
 export type { RspFilter } from './rsp-filter.js';
-export { RpcDispatcher, type MethodLookup, type RpcDispatcherOptions } from './rpc-dispatcher.js';
+export { RpcDispatcher, type MethodArgs, type MethodLookup, type MethodName, type MethodResult, type RpcDispatcherOptions } from './rpc-dispatcher.js';

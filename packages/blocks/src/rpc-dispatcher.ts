@@ -7,6 +7,13 @@ import type { RspList } from './rsp.js';
 /** Turns a numeric method id into a method name of the server object (or the function itself). */
 export type MethodLookup = ((id: number) => string | ((...args: never[]) => unknown) | undefined) | Readonly<Record<number, string>>;
 
+/** The names of the methods of a server type `S`. */
+export type MethodName<S> = { [K in keyof S]: S[K] extends (...args: never[]) => unknown ? K : never }[keyof S] & string;
+/** The parameters of `S`'s method `K`. */
+export type MethodArgs<S, K extends MethodName<S>> = S[K] extends (...args: infer A) => unknown ? A : never;
+/** What `S`'s method `K` resolves to. */
+export type MethodResult<S, K extends MethodName<S>> = S[K] extends (...args: never[]) => infer R ? Awaited<R> : never;
+
 export interface RpcDispatcherOptions extends DispatcherOptions {
   /** For calls by numeric id: `{ 1: 'ping' }` or `(id) => name`. */
   methodLookup?: MethodLookup;
@@ -44,6 +51,18 @@ export class RpcDispatcher<S extends object = object> extends MessageDispatcher 
    * with each member's result; see {@link MessageDispatcher.castMessage} for the modes, timeouts
    * and suspicions. A member whose method threw has the error in its `Rsp`.
    */
+  callRemoteMethods<K extends MethodName<S>>(
+    dests: Iterable<Address> | null,
+    method: K,
+    args: MethodArgs<S, K>,
+    opts?: RequestOptions | RequestOptionsInit,
+  ): Promise<RspList<MethodResult<S, K>>>;
+  callRemoteMethods<T = unknown>(
+    dests: Iterable<Address> | null,
+    method: string | number | MethodCall,
+    args?: readonly unknown[],
+    opts?: RequestOptions | RequestOptionsInit,
+  ): Promise<RspList<T>>;
   callRemoteMethods<T = unknown>(
     dests: Iterable<Address> | null,
     method: string | number | MethodCall,
@@ -54,10 +73,13 @@ export class RpcDispatcher<S extends object = object> extends MessageDispatcher 
   }
 
   /**
-   * Calls `method` with `args` on `dest` and resolves with its result.
+   * Calls `method` with `args` on `dest` and resolves with its result. With the server's type
+   * (`new RpcDispatcher(ch, server)` infers it), a method name is checked and the result typed.
    * @throws RemoteError when the method threw or rejected there, or does not exist (`ERR_NO_SUCH_METHOD`)
    * @throws TimeoutError, SuspectedError, AbortError as {@link MessageDispatcher.sendMessage}
    */
+  callRemoteMethod<K extends MethodName<S>>(dest: Address, method: K, args: MethodArgs<S, K>, opts?: RequestOptions | RequestOptionsInit): Promise<MethodResult<S, K>>;
+  callRemoteMethod<T = unknown>(dest: Address, method: string | number | MethodCall, args?: readonly unknown[], opts?: RequestOptions | RequestOptionsInit): Promise<T>;
   callRemoteMethod<T = unknown>(
     dest: Address,
     method: string | number | MethodCall,
