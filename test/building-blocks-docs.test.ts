@@ -5,12 +5,13 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { main as errors } from '../docs/examples/errors.js';
 import { main as messageDispatcher } from '../docs/examples/message-dispatcher.js';
+import { main as replCache } from '../docs/examples/repl-cache.js';
 import { main as rpc } from '../docs/examples/rpc.js';
 import { main as rspFilter } from '../docs/examples/rsp-filter.js';
 import { main as waiting } from '../docs/examples/waiting.js';
 import { uniqueCluster } from './helpers/cluster.js';
 
-const EXAMPLES = ['rpc.ts', 'rsp-filter.ts', 'errors.ts', 'waiting.ts', 'message-dispatcher.ts'];
+const EXAMPLES = ['rpc.ts', 'rsp-filter.ts', 'errors.ts', 'waiting.ts', 'message-dispatcher.ts', 'repl-cache.ts'];
 
 const docText = (rel: string) => readFileSync(fileURLToPath(new URL(`../docs/${rel}`, import.meta.url)), 'utf8');
 
@@ -75,6 +76,19 @@ describe('the examples of building-blocks.md', () => {
     const answers = ['A read news from A; B read news from A', 'B read a note from A', 'A NOTE'];
     expect(printed.slice(2)).toEqual(answers);
     expectCommented('message-dispatcher.ts', answers);
+  });
+
+  test('repl-cache.ts: each item on 2 members, config on all; after B leaves, again 2 each; remove', async () => {
+    const printed = await run(replCache, 'bb-repl-cache');
+    expect(printed).toEqual([
+      'copies of each item: 2',
+      'config on 4 members',
+      'item-7 read at D: 7',
+      'after B left: 2 copies of each item, config on 3',
+      'keys held by A, C and D: 203',
+      'removed: true; item-7 read at A: undefined',
+    ]);
+    expectCommented('repl-cache.ts', printed);
   });
 });
 

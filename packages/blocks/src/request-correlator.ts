@@ -40,6 +40,9 @@ export class RequestCorrelator {
   private nextId = 0;
   private readonly pending = new Map<number, Call>();
   private removeInterceptor: (() => void) | null = null;
+  /** Answers to requests that arrived while this member was still joining, and the address they are from. */
+  private joiningReplies: (() => void)[] = [];
+  private joiningAs: Address | null = null;
   private readonly log = new ScopedLogger('RequestCorrelator');
   readonly stats = {
     requestsSent: 0,
@@ -66,6 +69,7 @@ export class RequestCorrelator {
     this.removeInterceptor = this.channel.addMessageInterceptor(REQUEST_HEADER_ID, this.onMessage);
     this.channel.on('view', this.onView);
     this.channel.on('suspect', this.onSuspect);
+    this.channel.on('connected', this.onConnected);
     this.channel.on('disconnected', this.onDisconnected);
     this.channel.on('closed', this.onDisconnected);
   }
@@ -77,8 +81,10 @@ export class RequestCorrelator {
     this.removeInterceptor = null;
     this.channel.off('view', this.onView);
     this.channel.off('suspect', this.onSuspect);
+    this.channel.off('connected', this.onConnected);
     this.channel.off('disconnected', this.onDisconnected);
     this.channel.off('closed', this.onDisconnected);
+    this.joiningReplies = [];
     this.cancelAll(new ChannelStateError('ERR_CHANNEL_CLOSED', 'the dispatcher was stopped while the call was waiting'));
   }
 
@@ -215,6 +221,15 @@ export class RequestCorrelator {
   }
 
   private reply(dest: Address, id: number, value: unknown, isError: boolean): void {
+    if (this.channel.isConnecting() && this.removeInterceptor !== null) {
+      // A joiner gets requests once the others installed the view with it, before its own
+      // connect() has finished and it may send: the answer goes when it has.
+      const me = this.channel.getAddress();
+      if (this.joiningAs !== me) this.joiningReplies = [];
+      this.joiningAs = me;
+      this.joiningReplies.push(() => this.reply(dest, id, value, isError));
+      return;
+    }
     if (!this.channel.isConnected() || this.removeInterceptor === null) {
       this.stats.responsesDropped++;
       return;
@@ -280,6 +295,15 @@ export class RequestCorrelator {
 
   private readonly onSuspect = (member: Address): void => {
     for (const call of [...this.pending.values()]) call.collector.memberLeft(member);
+  };
+
+  private readonly onConnected = (): void => {
+    const due = this.joiningReplies;
+    const from = this.joiningAs;
+    this.joiningReplies = [];
+    this.joiningAs = null;
+    // Only answers of this connection: one that failed leaves answers for its old address behind.
+    if (from === this.channel.getAddress()) for (const send of due) send();
   };
 
   private readonly onDisconnected = (): void => {
