@@ -172,6 +172,29 @@ describe('ReplCache', () => {
     await expectReadableEverywhere(KEYS.slice(0, 200));
   });
 
+  test('a joiner that makes its cache only after connect gets its share when the senders try again', async () => {
+    const name = uniqueCluster('repl-cache-late-joiner');
+    const options = { timeout: 300 };
+    for (const n of ['A', 'B', 'C']) {
+      const ch = new Channel('loopback.xml').setName(n);
+      nodes.push({ ch, cache: new ReplCache(ch, options) });
+      await ch.connect(name);
+    }
+    const senders = [...nodes];
+    const keys = KEYS.slice(0, 300);
+    await inBatches(keys, 100, (key, i) => senders[i % 3]!.cache.put(key, valueOf(key)));
+    const d: Node = { ch: new Channel('loopback.xml').setName('D'), cache: undefined as never };
+    nodes.push(d);
+    await d.ch.connect(name);
+    await waitForSameView(live().map((n) => n.ch), 5000);
+    // The first messages to D found no cache there, and timed out.
+    await waitUntil(() => senders.some((n) => n.cache.getStats().pushFailures > 0), 5000, 'a rebalancing message to D timed out');
+    d.cache = new ReplCache(d.ch, options);
+    await waitUntil(() => placedExactly(keys, 2), 10_000, 'every key on exactly 2 of 4', () => describePlacement(keys));
+    expect(d.cache.localKeys().length).toBeGreaterThan(0);
+    await expectReadableEverywhere(keys);
+  });
+
   test('created after connect; keys may be numbers; values are what the marshaller carries; the later of two puts wins on every owner', async () => {
     const { members } = await cluster(3, true);
     const [a, b, c] = members as [Node, Node, Node];

@@ -22,6 +22,8 @@ export { FD_SOCK2 } from './fd/fd-sock2.js';
 export { VERIFY_SUSPECT2 } from './fd/verify-suspect2.js';
 export { FRAG2 } from './frag/frag2.js';
 export { RSVP } from './rsvp/rsvp.js';
+export { BARRIER } from './state/barrier.js';
+export { STATE_TRANSFER } from './state/state-transfer.js';
 export { DISCARD } from './testing/discard.js';
 export { DELAY } from './testing/delay.js';
 export { SHUFFLE } from './testing/shuffle.js';

@@ -13,6 +13,8 @@ import { NAKACK2 } from './reliable/nakack2.js';
 import { STABLE } from './reliable/stable.js';
 import { MERGE3 } from './merge/merge3.js';
 import { RSVP } from './rsvp/rsvp.js';
+import { BARRIER } from './state/barrier.js';
+import { STATE_TRANSFER } from './state/state-transfer.js';
 import { DELAY } from './testing/delay.js';
 import { DISCARD } from './testing/discard.js';
 import { SHUFFLE } from './testing/shuffle.js';
@@ -41,6 +43,8 @@ export function registerBuiltinProtocols(): void {
   registerBuiltinProtocol(VERIFY_SUSPECT2);
   registerBuiltinProtocol(FRAG2);
   registerBuiltinProtocol(RSVP);
+  registerBuiltinProtocol(BARRIER);
+  registerBuiltinProtocol(STATE_TRANSFER);
   registerBuiltinProtocol(DISCARD);
   registerBuiltinProtocol(DELAY);
   registerBuiltinProtocol(SHUFFLE);

@@ -40,6 +40,15 @@ type EntryWire = readonly [key: CacheKey, value: unknown, replCount: number, tim
 /** A copy the receivers may drop, once the key's owners have it: its key and version. */
 type DropWire = readonly [key: CacheKey, time: number, origin: string];
 
+/** Keys for one target, in one message. */
+interface Batch<K, V> {
+  readonly target: Address;
+  readonly handoffs: readonly Handoff<K, V>[];
+}
+
+/** How many times a rebalancing message that timed out is sent, while the view lasts. */
+const MAX_SENDS = 5;
+
 /** What the members of a cache call on each other. */
 interface CacheServer {
   store(entries: EntryWire[], stamp: ViewStamp): boolean;
@@ -324,7 +333,9 @@ export class ReplCache<K extends CacheKey = CacheKey, V = unknown> {
 
   /**
    * Sends each key to its targets (a batch per target); once all of a key's targets have it,
-   * drops this member's copy if it is no owner, and tells the others to drop theirs.
+   * drops this member's copy if it is no owner, and tells the others to drop theirs. A batch that
+   * timed out is sent again while the view lasts (its target may not have made its cache yet),
+   * at most {@link MAX_SENDS} times.
    */
   private async handOff(handoffs: Handoff<K, V>[], view: View): Promise<void> {
     const stamp = this.stamp!;
@@ -336,29 +347,25 @@ export class ReplCache<K extends CacheKey = CacheKey, V = unknown> {
         else list.push(h);
       }
     }
-    const failed = new Set<Handoff<K, V>>();
-    const calls: Promise<void>[] = [];
+    let batches: Batch<K, V>[] = [];
     for (const [target, list] of byTarget) {
-      for (let i = 0; i < list.length; i += this.batchSize) {
-        const batch = list.slice(i, i + this.batchSize);
-        const wires = batch.map(({ key, entry }): EntryWire => [key, entry.value, entry.replCount, entry.version[0], entry.version[1]]);
-        calls.push(
-          this.disp.callRemoteMethod(target, 'store', [wires, stamp], { timeout: this.timeout }).then(
-            () => {
-              this.stats.entriesPushed += batch.length;
-            },
-            (err: unknown) => {
-              for (const h of batch) failed.add(h);
-              this.stats.pushFailures++;
-              this.log.debug(`${batch.length} entries did not reach ${target}: ${(err as Error)?.message ?? String(err)}`);
-            },
-          ),
-        );
-      }
+      for (let i = 0; i < list.length; i += this.batchSize) batches.push({ target, handoffs: list.slice(i, i + this.batchSize) });
     }
-    await Promise.all(calls);
-    // A later view has its own rebalancing, which takes over whatever is left.
-    if (this.view !== view || this.stopped) return;
+    const failed = new Set<Handoff<K, V>>();
+    for (let send = 1; batches.length > 0; send++) {
+      const outcomes = await Promise.all(batches.map((b) => this.sendBatch(b, stamp)));
+      // A later view has its own rebalancing, which takes over whatever is left.
+      if (this.view !== view || this.stopped) return;
+      const again: Batch<K, V>[] = [];
+      batches.forEach((b, i) => {
+        if (outcomes[i] === 'stored') return;
+        // Resent only while this member's copy is the one that was sent (not removed nor overwritten since).
+        const current = outcomes[i] === 'timeout' && send < MAX_SENDS ? b.handoffs.filter((h) => this.entries.get(h.key) === h.entry) : [];
+        for (const h of b.handoffs) if (!current.includes(h)) failed.add(h);
+        if (current.length > 0) again.push({ target: b.target, handoffs: current });
+      });
+      batches = again;
+    }
     const drops: DropWire[] = [];
     for (const h of handoffs) {
       if (failed.has(h)) continue;
@@ -367,6 +374,20 @@ export class ReplCache<K extends CacheKey = CacheKey, V = unknown> {
     }
     for (let i = 0; i < drops.length; i += this.batchSize) {
       await this.disp.callRemoteMethods(null, 'drop', [drops.slice(i, i + this.batchSize), stamp], RequestOptions.ASYNC());
+    }
+  }
+
+  /** Sends one batch: its target stored it, did not answer in time (worth another try), or failed otherwise (it left, or an error). */
+  private async sendBatch(batch: Batch<K, V>, stamp: ViewStamp): Promise<'stored' | 'timeout' | 'failed'> {
+    const wires = batch.handoffs.map(({ key, entry }): EntryWire => [key, entry.value, entry.replCount, entry.version[0], entry.version[1]]);
+    try {
+      await this.disp.callRemoteMethod(batch.target, 'store', [wires, stamp], { timeout: this.timeout });
+      this.stats.entriesPushed += wires.length;
+      return 'stored';
+    } catch (err) {
+      this.stats.pushFailures++;
+      this.log.debug(`${wires.length} entries did not reach ${batch.target}: ${(err as Error)?.message ?? String(err)}`);
+      return err instanceof TimeoutError ? 'timeout' : 'failed';
     }
   }
 
