@@ -1,3 +1,4 @@
+import type { Readable, Writable } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
 import { Address, generateLogicalName, NameCache } from './address.js';
 import { AbortError, channelClosed, channelNotConnected, ChannelStateError, TsgroupsError } from './errors.js';
@@ -35,9 +36,24 @@ export type ChannelState = 'unconnected' | 'connecting' | 'connected' | 'closed'
 export type StackSpec = string | ProtocolStack | Protocol[];
 
 export interface ConnectOptions {
-  /** Aborting gives up the join and leaves the channel unconnected. */
+  /** Aborting gives up the join (and the state transfer) and leaves the channel unconnected. */
+  signal?: AbortSignal;
+  /**
+   * Join and fetch the state as one step: after the join, as {@link Channel.getState}`(target,
+   * timeout)`. If the transfer fails, the channel leaves again and connect rejects with its error.
+   * The first member of a cluster has nobody to fetch from and just connects.
+   */
+  state?: { target?: Address | null; timeout?: number };
+}
+
+/** Options of {@link Channel.getState} (the state transfer). */
+export interface GetStateOptions {
+  /** Aborting gives up the transfer: getState rejects with `ERR_ABORTED`. */
   signal?: AbortSignal;
 }
+
+/** The state transfer's timeout when none is given (ms). */
+export const DEFAULT_STATE_TIMEOUT = 10_000;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -161,8 +177,42 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   }
 
   // ---- state ----
-  getState(): ChannelState {
-    return this.state;
+  /** The channel's lifecycle state. */
+  getState(): ChannelState;
+  /**
+   * Fetches the application state from `target` (null: the coordinator, or the first other
+   * member if we are the coordinator), as JGroups' `getState(target, timeout)`: the provider's
+   * `receiver.getState(output)` writes it, this channel's `receiver.setState(input)` reads it,
+   * streamed in chunks with backpressure. Multicasts that arrive meanwhile are held and passed
+   * on after `setState`, so each update is in the state or delivered after it, exactly once.
+   * Needs STATE_TRANSFER and BARRIER in the stack (udp.xml and loopback-reliable.xml have them).
+   * @param timeout ms for the whole transfer (default 10 s; 0: no limit)
+   * @throws TsgroupsError `ERR_STATE_NO_PROVIDER` (no other member, or the provider has no
+   *   getState), `ERR_STATE_PROVIDER_FAILED` (its getState threw, or it left), `ERR_STATE_BAD_TARGET`
+   *   (not a member, or ourselves), `ERR_STATE_SET_FAILED` (our setState threw), `ERR_TIMEOUT`,
+   *   `ERR_ABORTED`, `ERR_STATE_BUSY` (a transfer is under way), `ERR_STACK` (no STATE_TRANSFER)
+   */
+  getState(target: Address | null, timeout?: number, options?: GetStateOptions): Promise<void>;
+  getState(...args: [] | [Address | null, number?, GetStateOptions?]): ChannelState | Promise<void> {
+    if (args.length === 0) return this.state;
+    try {
+      return this.fetchState(args[0], args[1] ?? DEFAULT_STATE_TIMEOUT, args[2]?.signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private fetchState(target: Address | null, timeout: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.state !== 'connected') throw this.state === 'closed' ? channelClosed('getState') : channelNotConnected('getState');
+    if (target !== null && !(target instanceof Address)) throw new TsgroupsError('ERR_BAD_ARGUMENT', 'getState: the target must be an Address or null');
+    if (typeof timeout !== 'number' || !(timeout >= 0)) throw new TsgroupsError('ERR_BAD_ARGUMENT', `getState: bad timeout ${String(timeout)}`);
+    if (!this.receiver?.setState) throw new TsgroupsError('ERR_BAD_ARGUMENT', 'getState: the receiver has no setState to take the state');
+    if (signal?.aborted) throw new AbortError('getState aborted', signal.reason);
+    const run = this.stack.downEvent(new Event(EventType.GET_STATE, { target, timeout, signal }));
+    if (!(run instanceof Promise)) {
+      throw new TsgroupsError('ERR_STACK', 'getState: the stack has no STATE_TRANSFER protocol (udp.xml and loopback-reliable.xml have one)');
+    }
+    return run as Promise<void>;
   }
   isConnected(): boolean {
     return this.state === 'connected';
@@ -221,12 +271,26 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
     if (typeof cluster !== 'string' || cluster === '') throw new TsgroupsError('ERR_BAD_ARGUMENT', 'connect: a cluster name is required');
     const signal = options.signal;
     if (signal?.aborted) throw new AbortError('connect aborted', signal.reason);
+    const state = options.state;
+    if (state !== undefined && !this.receiver?.setState) {
+      throw new TsgroupsError('ERR_BAD_ARGUMENT', 'connect with state: the receiver has no setState to take the state');
+    }
     const run = this.doConnect(cluster, signal);
     this.pending = run;
     try {
       await run;
     } finally {
       this.pending = null;
+    }
+    if (state === undefined) return;
+    const target = state.target ?? null;
+    // The founder of a cluster has nobody to ask.
+    if (target === null && (this.view?.size() ?? 1) <= 1) return;
+    try {
+      await this.fetchState(target, state.timeout ?? DEFAULT_STATE_TIMEOUT, signal);
+    } catch (err) {
+      await this.disconnect();
+      throw err;
     }
   }
 
@@ -452,6 +516,10 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
         this.callReceiver('unblock');
         this.safeEmit('unblock');
         break;
+      case EventType.GET_APPLSTATE:
+        return this.callStateCallback('getState', evt.arg);
+      case EventType.SET_APPLSTATE:
+        return this.callStateCallback('setState', evt.arg);
     }
     return undefined;
   }
@@ -494,6 +562,18 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
       fn.call(this.receiver, arg);
     } catch (err) {
       this.log.error(`receiver.${cb} threw`, err);
+    }
+  }
+
+  /** The receiver's getState/setState as a Promise (a throw becomes a rejection); undefined if it has none. */
+  private callStateCallback(cb: 'getState' | 'setState', stream: Writable | Readable): Promise<unknown> | undefined {
+    const r = this.receiver;
+    const fn = r?.[cb] as ((s: unknown) => unknown) | undefined;
+    if (!fn) return undefined;
+    try {
+      return Promise.resolve(fn.call(r, stream));
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
 

@@ -23,7 +23,12 @@ export type ErrorCode =
   | 'ERR_MESSAGE_TOO_LARGE'
   | 'ERR_REMOTE'
   | 'ERR_NO_SUCH_METHOD'
-  | 'ERR_SUSPECTED';
+  | 'ERR_SUSPECTED'
+  | 'ERR_STATE_NO_PROVIDER'
+  | 'ERR_STATE_PROVIDER_FAILED'
+  | 'ERR_STATE_BAD_TARGET'
+  | 'ERR_STATE_SET_FAILED'
+  | 'ERR_STATE_BUSY';
 
 export class TsgroupsError extends Error {
   readonly code: ErrorCode;

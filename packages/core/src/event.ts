@@ -1,3 +1,4 @@
+import type { Readable, Writable } from 'node:stream';
 import type { Address } from './address.js';
 import type { Digest } from './digest.js';
 import type { PhysicalAddress } from './physical-address.js';
@@ -54,9 +55,31 @@ export const EventType = {
   CONSUMER_BEHIND: 20,
   /** down, no arg. The application caught up: flow control sends the credits it withheld. */
   CONSUMER_CAUGHT_UP: 21,
+  /** down, no arg (STATE_TRANSFER to BARRIER). Hold incoming multicasts until OPEN_BARRIER; closes nest. */
+  CLOSE_BARRIER: 22,
+  /** down, no arg. Undoes one CLOSE_BARRIER; the last one passes the held multicasts up, in order. */
+  OPEN_BARRIER: 23,
+  /** down, arg: {@link StateRequest} (Channel.getState). Returns a Promise that settles when the state is set. */
+  GET_STATE: 24,
+  /**
+   * up, arg: Writable (STATE_TRANSFER at the provider). The application writes its state; returns
+   * a Promise of the bytes it returned instead (or of nothing), or undefined if it has no getState.
+   */
+  GET_APPLSTATE: 25,
+  /** up, arg: Readable (STATE_TRANSFER at the requester). Returns a Promise that settles when the application has read its state, or undefined if it has no setState. */
+  SET_APPLSTATE: 26,
   /** Types from 1000 on are free for user protocols (declare them in {@link EventArgs}). */
   USER_DEFINED: 1000,
 } as const;
+
+/** What {@link EventType.GET_STATE} carries. */
+export interface StateRequest {
+  /** The member to fetch the state from; null: the first other member of the view (the coordinator if that is not us). */
+  target: Address | null;
+  /** Milliseconds for the whole transfer; 0: no limit. */
+  timeout: number;
+  signal?: AbortSignal | undefined;
+}
 
 /** What {@link EventType.ADD_PHYSICAL_ADDRESS} carries. */
 export interface PhysicalAddressMapping {
@@ -98,6 +121,11 @@ export interface EventArgs {
   [EventType.STABLE]: Digest;
   [EventType.CONSUMER_BEHIND]: undefined;
   [EventType.CONSUMER_CAUGHT_UP]: undefined;
+  [EventType.CLOSE_BARRIER]: undefined;
+  [EventType.OPEN_BARRIER]: undefined;
+  [EventType.GET_STATE]: StateRequest;
+  [EventType.GET_APPLSTATE]: Writable;
+  [EventType.SET_APPLSTATE]: Readable;
 }
 
 /**
@@ -111,6 +139,7 @@ export interface EventResults {
   [EventType.GET_LOCAL_PHYSICAL_ADDRESS]: PhysicalAddress | undefined;
   [EventType.GET_DIGEST]: Digest | undefined;
   [EventType.CONSUMER_BEHIND]: boolean | undefined;
+  [EventType.GET_STATE]: Promise<void> | undefined;
 }
 
 /** Every declared event type. */

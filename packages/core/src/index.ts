@@ -1,6 +1,6 @@
 export { Address, NameCache, generateLogicalName } from './address.js';
 export { Collector, type CollectorOptions, type Response } from './collector.js';
-export { Channel, type ChannelEvents, type ChannelState, type ConnectOptions, type StackSpec } from './channel.js';
+export { Channel, DEFAULT_STATE_TIMEOUT, type ChannelEvents, type ChannelState, type ConnectOptions, type GetStateOptions, type StackSpec } from './channel.js';
 export { Digest, type SeqnoRange } from './digest.js';
 export {
   AbortError,
@@ -20,6 +20,7 @@ export {
   type EventResults,
   type EventTypeValue,
   type PhysicalAddressMapping,
+  type StateRequest,
 } from './event.js';
 export { Flag, TRANSIENT_FLAGS, flagsToString, type FlagName } from './flags.js';
 export { HeaderRegistry, measureHeader, type HeaderCodec } from './header.js';

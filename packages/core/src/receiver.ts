@@ -19,9 +19,14 @@ export interface Receiver {
   /** Stop sending until {@link unblock} (flush, state transfer). */
   block?(): void;
   unblock?(): void;
-  /** State provider: write the application state to `output` (do not close it). */
-  getState?(output: Writable): void | Promise<void>;
-  /** State requester: read the application state from `input` (do not close it). */
+  /**
+   * State provider: write the application state to `output` (do not end it), honouring
+   * backpressure (`write()` false: wait for 'drain'); or return the state as bytes (or a Promise
+   * of them). Incoming multicasts are held until this returns or its Promise settles, so the
+   * state is the one after exactly the messages delivered before the call.
+   */
+  getState?(output: Writable): void | Uint8Array | Promise<void | Uint8Array>;
+  /** State requester: read the application state from `input` until it ends (do not close it). */
   setState?(input: Readable): void | Promise<void>;
 }
 

@@ -176,6 +176,14 @@ export class NAKACK2 extends Protocol {
     return this.getStats().messagesHeld!;
   }
 
+  /**
+   * The highest seqno of our own multicasts delivered back here (the digest's own entry is the
+   * highest sent): STATE_TRANSFER's snapshot contains exactly our own multicasts up to it.
+   */
+  ownHighestDelivered(): number {
+    return this.own.highestDelivered;
+  }
+
   // ---- sending ----
   override down(msg: Message): DownResult {
     if (msg.dest !== null || (msg.flags & Flag.NO_RELIABILITY) !== 0) return this.downProt.down(msg);
