@@ -57,7 +57,7 @@ interface CacheServer {
   drop(drops: DropWire[], stamp: ViewStamp): void;
 }
 
-/** Keys that rebalancing sends on: where each goes, and whether other copies may be dropped afterwards. */
+/** A key that rebalancing sends on: where it goes, and whether other copies may be dropped afterwards. */
 interface Handoff<K, V> {
   readonly key: K;
   readonly entry: Entry<V>;
@@ -106,7 +106,7 @@ export class ReplCache<K extends CacheKey = CacheKey, V = unknown> {
     entriesStored: 0,
     /** Copies dropped here because other members own the key now. */
     entriesDropped: 0,
-    /** Rebalancing messages that failed (the target left, or timed out): the next view change retries. */
+    /** Rebalancing messages that failed: the target left (the next view places the keys again) or did not answer in time (sent again). */
     pushFailures: 0,
     rebalances: 0,
   };
