@@ -18,5 +18,6 @@ export const ProtocolId = {
   RSVP: 22,
   STATE_TRANSFER: 23,
   BARRIER: 24,
+  SEQUENCER: 25,
   RPC: 30,
 } as const;

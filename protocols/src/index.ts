@@ -24,6 +24,8 @@ export { FRAG2 } from './frag/frag2.js';
 export { RSVP } from './rsvp/rsvp.js';
 export { BARRIER } from './state/barrier.js';
 export { STATE_TRANSFER } from './state/state-transfer.js';
+export { SEQUENCER } from './order/sequencer.js';
+export { SeqType, type SequencerHeader, sequencerHeaderCodec } from './order/sequencer-header.js';
 export { DISCARD } from './testing/discard.js';
 export { DELAY } from './testing/delay.js';
 export { SHUFFLE } from './testing/shuffle.js';

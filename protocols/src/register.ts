@@ -15,6 +15,7 @@ import { MERGE3 } from './merge/merge3.js';
 import { RSVP } from './rsvp/rsvp.js';
 import { BARRIER } from './state/barrier.js';
 import { STATE_TRANSFER } from './state/state-transfer.js';
+import { SEQUENCER } from './order/sequencer.js';
 import { DELAY } from './testing/delay.js';
 import { DISCARD } from './testing/discard.js';
 import { SHUFFLE } from './testing/shuffle.js';
@@ -45,6 +46,7 @@ export function registerBuiltinProtocols(): void {
   registerBuiltinProtocol(RSVP);
   registerBuiltinProtocol(BARRIER);
   registerBuiltinProtocol(STATE_TRANSFER);
+  registerBuiltinProtocol(SEQUENCER);
   registerBuiltinProtocol(DISCARD);
   registerBuiltinProtocol(DELAY);
   registerBuiltinProtocol(SHUFFLE);
