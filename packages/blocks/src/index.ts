@@ -11,3 +11,10 @@ export { RpcDispatcher, type MethodArgs, type MethodLookup, type MethodName, typ
 export { type CacheKey, canonicalKey, ConsistentHash } from './consistent-hash.js';
 export { compareVersions, type EntryVersion, VersionClock } from './entry-version.js';
 export { REPL_CACHE_ID, ReplCache, type ReplCacheOptions } from './repl-cache.js';
+export {
+  REPLICATED_HASH_MAP_ID,
+  ReplicatedHashMap,
+  type MapKey,
+  type ReplicatedHashMapEvents,
+  type ReplicatedHashMapOptions,
+} from './replicated-hash-map.js';
