@@ -219,3 +219,8 @@ test('stacks/sequencer.xml is udp.xml with SEQUENCER right above GMS', () => {
   expect(names[names.indexOf('SEQUENCER') + 1]).toBe('GMS');
   void ch.close();
 });
+
+test('a stack with SEQUENCER but without reliable multicast below it is refused', () => {
+  const xml = `<config xmlns="urn:org:tsgroups"><SHARED_LOOPBACK/><SHARED_LOOPBACK_PING/><GMS/><SEQUENCER/></config>`;
+  expect(() => Channel.fromXml(xml)).toThrow(/reliable-multicast/);
+});
