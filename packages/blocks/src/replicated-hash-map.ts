@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { type Address, type Channel, type Receiver, TimeoutError, TsgroupsError, type View } from '@tsgroups/core';
 import { EventEmitter } from 'eventemitter3';
+import { RemoteError } from './errors.js';
 import { RequestOptions } from './request-options.js';
 import { ResponseMode } from './response-mode.js';
 import { RpcDispatcher } from './rpc-dispatcher.js';
@@ -175,6 +176,8 @@ export class ReplicatedHashMap<K extends MapKey = string, V = unknown> extends E
     const self = this.channel.getAddress();
     let missing: Address[] | null = null;
     for (const [member, rsp] of rsps) {
+      // A member that fetched its state after this write had it applied through the state.
+      if (rsp.error instanceof RemoteError && rsp.error.remoteCode === 'ERR_IN_STATE') continue;
       if (rsp.error !== undefined) throw rsp.error;
       if (!rsp.received && !rsp.suspected) (missing ??= []).push(member);
     }

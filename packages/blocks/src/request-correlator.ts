@@ -52,6 +52,8 @@ export class RequestCorrelator {
     responsesReceived: 0,
     /** Responses to calls that were over (completed, timed out, aborted) when they arrived. */
     lateResponses: 0,
+    /** Requests whose effect was already in the state this member fetched (answered ERR_IN_STATE, not run). */
+    requestsInState: 0,
     /** Responses that could not be sent (the channel disconnected meanwhile). */
     responsesDropped: 0,
   };
@@ -198,6 +200,13 @@ export class RequestCorrelator {
 
   private handleRequest(msg: Message, src: Address, h: RequestHeader): void {
     this.stats.requestsReceived++;
+    if ((msg.flags & Flag.IN_STATE) !== 0) {
+      // The state this member fetched already holds the request's effect: not run again, and
+      // the caller learns why there is no result (instead of waiting for its timeout).
+      this.stats.requestsInState++;
+      if (h.rspExpected) this.reply(src, h.id, new TsgroupsError('ERR_IN_STATE', 'the request is contained in the state this member fetched; not run again'), true);
+      return;
+    }
     let result: unknown;
     try {
       result = this.handler(msg);

@@ -4,6 +4,7 @@ import { Address, generateLogicalName, NameCache } from './address.js';
 import { AbortError, channelClosed, channelNotConnected, ChannelStateError, TsgroupsError } from './errors.js';
 import { type AnyEvent, Event, EventType } from './event.js';
 import { ScopedLogger } from './logger.js';
+import { Flag } from './flags.js';
 import { jsonMarshaller, type Marshaller } from './marshaller.js';
 import { Message } from './message.js';
 import { MessageIterator, type IteratorHost, type MessagesOptions } from './message-iterator.js';
@@ -473,6 +474,8 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   up(msg: Message): void {
     if (this.marshaller !== jsonMarshaller) msg.marshaller = this.marshaller;
     if (this.interceptors.length > 0 && this.intercept(msg)) return;
+    // Contained in the state we fetched: for the building blocks' eyes only.
+    if ((msg.flags & Flag.IN_STATE) !== 0) return;
     if (this.discardOwn && msg.src === this.address) return;
     const r = this.receiver;
     if (r?.receive) {

@@ -14,12 +14,18 @@ export const Flag = {
   RSVP: 1 << 5,
   /** Not delivered to the sender itself (a multicast otherwise loops back to its sender). */
   DONT_LOOPBACK: 1 << 6,
+  /**
+   * Set by STATE_TRANSFER on a multicast that arrives at a member whose fetched state already
+   * contains it: the application never sees it; the building blocks answer a request it carries
+   * without running it again. Never sent.
+   */
+  IN_STATE: 1 << 7,
 } as const;
 
 export type FlagName = keyof typeof Flag;
 
 /** Flags that never leave the member. */
-export const TRANSIENT_FLAGS = Flag.DONT_LOOPBACK;
+export const TRANSIENT_FLAGS = Flag.DONT_LOOPBACK | Flag.IN_STATE;
 
 export function flagsToString(flags: number): string {
   const names: string[] = [];

@@ -7,6 +7,7 @@ import {
   type DownResult,
   Event,
   EventType,
+  Flag,
   Message,
   type MessageBatch,
   Protocol,
@@ -177,7 +178,10 @@ export class STATE_TRANSFER extends Protocol {
     const h = msg.getHeader<NakAckHeader>(NAKACK2_ID);
     if (h === undefined) return true;
     if (h.seqno <= limit) {
+      // Not delivered again; a request it carries is answered (building blocks, Flag.IN_STATE).
       this.stats.dropped++;
+      msg.flags |= Flag.IN_STATE;
+      this.upProt.up(msg);
       return false;
     }
     // Regular multicasts come in seqno order: once one is past the limit, every later one is.
