@@ -1,4 +1,5 @@
-import { killAll, type MemberLine, MemberProcess, randomMcastGroup, stopMember, udpMemberEnv, waitForAll } from './member-process.js';
+import { startBenchCluster } from './bench-cluster.js';
+import { killAll, type MemberProcess, stopMember } from './member-process.js';
 
 export interface ProcessPerfOptions {
   /** Member processes. */
@@ -35,31 +36,15 @@ export interface ProcessPerfResult {
  * Every child is gone when it returns.
  */
 export async function runProcessPerf(o: ProcessPerfOptions): Promise<ProcessPerfResult> {
-  const group = randomMcastGroup();
-  // Failure detection loose enough for members that are busy for seconds on a small machine;
-  // merges quick so that members started together end up in one view soon.
-  const env = udpMemberEnv(group, { fdInterval: '2s', fdTimeout: '30s', mergeMin: '1s', mergeMax: '2s' });
-  const names = Array.from({ length: o.processes }, (_, i) => `P${i}`);
   const procs: MemberProcess[] = [];
-  const showError = (l: MemberLine) => {
-    if (l.event === 'error') o.out(`  ${l.name} error: ${l.message}`);
-    else if (l.event === 'suspect') o.out(`  ${l.name} suspects ${l.member}`);
-  };
-  const start = (name: string) => {
-    const p = new MemberProcess({ name, cluster: o.cluster, env, stack: o.stack, cli: o.cli, onLine: showError });
-    procs.push(p);
-    return p;
-  };
   try {
-    o.out(
-      `perf: ${o.processes} member processes over UDP (127.0.0.1, ${group.addr}:${group.port}, TTL 0)` +
+    await startBenchCluster(
+      o,
+      procs,
+      (group) =>
+        `perf: ${o.processes} member processes over UDP (127.0.0.1, ${group.addr}:${group.port}, TTL 0)` +
         `${o.stack ? ` with ${o.stack}` : ''}, each multicasting ${o.messages} msgs of ${o.size} B`,
     );
-    // The first becomes coordinator; the others join it.
-    const first = start(names[0]!);
-    await first.waitForLine((l) => l.event === 'ready', 20_000, `${first.name} ready`);
-    for (const n of names.slice(1)) start(n);
-    await waitForAll(procs, () => oneView(procs, o.processes), 30_000, `one view of all ${o.processes} members`);
 
     const from = procs.map((p) => p.lines.length);
     for (const p of procs) p.send(`perf ${o.messages} ${o.size} ${o.timeoutMs}`);
@@ -93,18 +78,4 @@ export async function runProcessPerf(o: ProcessPerfOptions): Promise<ProcessPerf
   } finally {
     await killAll(procs);
   }
-}
-
-/**
- * True if every one of `procs` has installed the same view, of exactly their addresses. Compares
- * addresses, not names: a member may print a view before it learnt another's logical name.
- */
-export function oneView(procs: MemberProcess[], n: number): boolean {
-  const want = procs.map((p) => p.address()).sort().join();
-  const first = procs[0]?.lastView();
-  if (!first || first.addresses.length !== n || [...first.addresses].sort().join() !== want) return false;
-  return procs.every((p) => {
-    const v = p.lastView();
-    return v !== undefined && v.id === first.id && v.addresses.join() === first.addresses.join();
-  });
 }

@@ -1,5 +1,5 @@
-import { killAll, type MemberLine, MemberProcess, randomMcastGroup, stopMember, udpMemberEnv, waitForAll } from './member-process.js';
-import { oneView } from './perf-mp.js';
+import { startBenchCluster } from './bench-cluster.js';
+import { killAll, type MemberProcess, stopMember } from './member-process.js';
 import type { RpcPerfFigure, RpcPerfTest } from './rpc-perf-calls.js';
 
 export interface RpcPerfOptions {
@@ -45,30 +45,16 @@ const LABELS: Record<RpcPerfTest, (n: number, f: RpcPerfFigure) => string> = {
  * its figures is printed. Every child is gone when it returns.
  */
 export async function runRpcPerf(o: RpcPerfOptions): Promise<RpcPerfRunResult> {
-  const group = randomMcastGroup();
-  // As perf --processes: failure detection loose enough for members busy for seconds on a
-  // small machine, merges quick so members started together soon share one view.
-  const env = udpMemberEnv(group, { fdInterval: '2s', fdTimeout: '30s', mergeMin: '1s', mergeMax: '2s' });
-  const names = Array.from({ length: o.processes }, (_, i) => `P${i}`);
   const procs: MemberProcess[] = [];
-  const showError = (l: MemberLine) => {
-    if (l.event === 'error') o.out(`  ${l.name} error: ${l.message}`);
-    else if (l.event === 'suspect') o.out(`  ${l.name} suspects ${l.member}`);
-  };
-  const start = (name: string) => {
-    const p = new MemberProcess({ name, cluster: o.cluster, env, stack: o.stack, cli: o.cli, onLine: showError });
-    procs.push(p);
-    return p;
-  };
   try {
-    o.out(
-      `perf rpc: ${o.processes} member processes over UDP (127.0.0.1, ${group.addr}:${group.port}, TTL 0)` +
+    await startBenchCluster(
+      o,
+      procs,
+      (group) =>
+        `perf rpc: ${o.processes} member processes over UDP (127.0.0.1, ${group.addr}:${group.port}, TTL 0)` +
         `${o.stack ? ` with ${o.stack}` : ''}; P0 calls ping(int) (GET_ALL/GET_FIRST, 10 s per call), a warm-up of 1/4 of each test first`,
     );
-    const first = start(names[0]!);
-    await first.waitForLine((l) => l.event === 'ready', 20_000, `${first.name} ready`);
-    for (const n of names.slice(1)) start(n);
-    await waitForAll(procs, () => oneView(procs, o.processes), 30_000, `one view of all ${o.processes} members`);
+    const first = procs[0]!;
 
     const from = first.lines.length;
     first.send(`rpcperf ${o.calls} ${o.callsAll} ${o.asyncCalls} ${o.inFlight} ${o.timeoutMs}`);
