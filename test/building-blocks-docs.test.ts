@@ -6,12 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { main as errors } from '../docs/examples/errors.js';
 import { main as messageDispatcher } from '../docs/examples/message-dispatcher.js';
 import { main as replCache } from '../docs/examples/repl-cache.js';
+import { main as replicatedMap } from '../docs/examples/replicated-map.js';
 import { main as rpc } from '../docs/examples/rpc.js';
 import { main as rspFilter } from '../docs/examples/rsp-filter.js';
 import { main as waiting } from '../docs/examples/waiting.js';
 import { uniqueCluster } from './helpers/cluster.js';
 
-const EXAMPLES = ['rpc.ts', 'rsp-filter.ts', 'errors.ts', 'waiting.ts', 'message-dispatcher.ts', 'repl-cache.ts'];
+const EXAMPLES = ['rpc.ts', 'rsp-filter.ts', 'errors.ts', 'waiting.ts', 'message-dispatcher.ts', 'replicated-map.ts', 'repl-cache.ts'];
 
 const docText = (rel: string) => readFileSync(fileURLToPath(new URL(`../docs/${rel}`, import.meta.url)), 'utf8');
 
@@ -76,6 +77,23 @@ describe('the examples of building-blocks.md', () => {
     const answers = ['A read news from A; B read news from A', 'B read a note from A', 'A NOTE'];
     expect(printed.slice(2)).toEqual(answers);
     expectCommented('message-dispatcher.ts', answers);
+  });
+
+  test('replicated-map.ts: writes from several members, their results, a notification, a late member that starts and sees the map', async () => {
+    const printed = await run(replicatedMap, 'bb-replicated-map');
+    expect(printed).toEqual([
+      'C: pears=4 (was undefined)',
+      'B reads locally: apples=10, pears=4, plums=7',
+      'putIfAbsent apples: 10',
+      'C: pears=5 (was 4)',
+      'replace pears: 4',
+      'replace figs: undefined',
+      'remove plums: 7',
+      'D fetched 2 entries',
+      'D reads locally: apples=10, pears=5',
+      'the same everywhere: true, apples=10, cherries=3, pears=5',
+    ]);
+    expectCommented('replicated-map.ts', printed);
   });
 
   test('repl-cache.ts: each item on 2 members, config on all; after B leaves, again 2 each; remove', async () => {
