@@ -35,6 +35,23 @@ export interface SequencerHeader {
   flag: boolean;
 }
 
+/** The senders decoded last: a cluster has few, and a match saves building the address's key. */
+const recent: Address[] = [];
+const RECENT = 8;
+
+/** The address in `buf[pos, pos + 16)`, without a copy or a key string when it is a recent one. */
+function addressAt(buf: Uint8Array, pos: number): Address {
+  outer: for (let i = 0; i < recent.length; i++) {
+    const b = recent[i]!.bytes;
+    for (let j = 0; j < 16; j++) if (b[j] !== buf[pos + j]) continue outer;
+    return recent[i]!;
+  }
+  const a = Address.fromBytes(buf, pos);
+  if (recent.length >= RECENT) recent.pop();
+  recent.unshift(a);
+  return a;
+}
+
 /**
  * The wire form, protobuf-compatible: 1 type (int32), 2 gseq (uint64), 3 sender (16 bytes),
  * 4 seqno (uint64), 5 flag (bool); defaults are left out. Hand-written so that uint64s stay
@@ -71,9 +88,10 @@ export const sequencerHeaderCodec: HeaderCodec<SequencerHeader> = {
           h.gseq = readVarint(r);
           break;
         case 26: {
-          const b = r.bytes();
-          if (b.length !== 16) throw new RangeError(`a SEQUENCER sender has 16 bytes, got ${b.length}`);
-          h.sender = Address.fromBytes(b);
+          const len = r.uint32();
+          if (len !== 16 || r.pos + 16 > end) throw new RangeError(`a SEQUENCER sender has 16 bytes, got ${len}`);
+          h.sender = addressAt(r.buf, r.pos);
+          r.pos += 16;
           break;
         }
         case 32:
