@@ -16,7 +16,7 @@ test('the demo forms a cluster, delivers every multicast once and reports agreem
 const built = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
 
 // `pnpm test` builds before it runs jest, so the compiled command exists.
-test('the built `tsgroups demo` command runs member processes over UDP: a GET_MAJORITY call returns before the slow member, a kill -9 is detected, a joiner joins, all agree; exits 0', async () => {
+test('the built `tsgroups demo` command runs member processes over UDP: a GET_MAJORITY call returns before the slow member, equal replicated maps, a kill -9 is detected, a joiner joins and fetches the same map, all agree; exits 0', async () => {
   expect(existsSync(built)).toBe(true);
   const { stdout } = await promisify(execFile)(process.execPath, [built, 'demo'], { timeout: 45_000 });
   expect(stdout).toMatch(/4 member processes over UDP \(127\.0\.0\.1, 239\.\d+\.\d+\.\d+:\d+, TTL 0\)/);
@@ -26,10 +26,19 @@ test('the built `tsgroups demo` command runs member processes over UDP: a GET_MA
   const majority = /A {2}GET_MAJORITY returned after \d+ ms with 3 of 4 results: (.*); not waited for: D\n/.exec(stdout)?.[1];
   expect(majority?.split(', ').sort()).toEqual(['A answered "A"', 'B answered "B"', 'C answered "C"']);
   expect(stdout).toMatch(/D {2}finished its slow work\(\) \d+\.\d s after the call had returned: GET_MAJORITY did not wait for it\n/);
+  // The replicated map: A, B and C put 100 keys each; all 4 members hold the same 300 entries.
+  expect(stdout).toMatch(/replicated map: A, B, C each put 100 keys at once into the ReplicatedHashMap every member has \(sync writes\)\n/);
+  expect(stdout.match(/^ {2}[ABC] {2}put 100 keys in \d+ ms$/gm)).toHaveLength(3);
+  const digest = /all 4 members hold the same map: 300 entries, digest ([0-9a-f]{12})\n/.exec(stdout)?.[1];
+  expect(digest).toBeDefined();
+  expect(stdout.match(new RegExp(`^ {2}[A-E] {2}map: 300 entries, digest ${digest}$`, 'gm'))).toHaveLength(8);
   const killed = /kill -9 ([A-Z]) /.exec(stdout)?.[1];
   expect(killed).toBeDefined();
   expect(stdout).toMatch(new RegExp(`the survivors installed a view without ${killed}`));
   expect(stdout).toMatch(/E joined after/);
+  // E fetches the map by state transfer and holds the same one.
+  expect(stdout).toMatch(/E starts its replicated map: it fetches the map from the coordinator \(state transfer\)\n {2}E {2}fetched 300 entries in \d+ ms\n/);
+  expect(stdout).toContain(`E holds the same map as the others: 300 entries, digest ${digest}\n`);
   expect(stdout).toMatch(/all 4 members agree on view .*E/);
   expect(stdout).toMatch(/demo: OK\n$/);
 }, 60_000);

@@ -1,4 +1,5 @@
 import { runMajorityCall } from './demo-majority.js';
+import { runMapJoiner, runReplicatedMap } from './demo-map.js';
 import { agreeOn, killAll, type MemberLine, MemberProcess, randomMcastGroup, stopMember, udpMemberEnv, waitForAll } from './member-process.js';
 
 export interface MultiProcessDemoOptions {
@@ -16,7 +17,9 @@ export interface MultiProcessDemoOptions {
  * TTL 0, a multicast group and port of this run's own, short failure detection timings) form a
  * cluster; one calls a method on all through their RpcDispatchers with GET_MAJORITY while some
  * are slow, and it must return with the quick members' answers before the slow ones finish (see
- * demo-majority.ts); one is killed with SIGKILL and the survivors detect it; a new member joins;
+ * demo-majority.ts); a few put keys into the ReplicatedHashMap every member has, and every
+ * member must hold the same map (see demo-map.ts); one is killed with SIGKILL and the survivors
+ * detect it; a new member joins and fetches the map by state transfer, which must be the same;
  * at the end every member must agree on the final view. Every child is gone when it returns.
  * @returns true if every check held
  */
@@ -43,6 +46,7 @@ export async function runMultiProcessDemo(o: MultiProcessDemoOptions): Promise<b
     await waitForAll(first, () => agreeOn(first, names.slice(0, o.members)), 20_000, `one view of all ${o.members} members`);
     o.out(`all ${o.members} processes share one view after ${elapsed(t0)}`);
     const majorityOk = await runMajorityCall(first, o.out);
+    const map = await runReplicatedMap(first, o.out);
 
     // Kill a member that is not the coordinator, without letting it say goodbye.
     const view = first[0]!.lastView()!;
@@ -63,6 +67,7 @@ export async function runMultiProcessDemo(o: MultiProcessDemoOptions): Promise<b
     const final = [...survivors, joiner];
     await waitForAll(final, () => agreeOn(final, [...survivorNames, joinerName]), 20_000, `a view with ${joinerName}`);
     o.out(`${joinerName} joined after ${elapsed(t2)}`);
+    const mapOk = map !== null && (await runMapJoiner(joiner, survivors, map, o.out));
 
     const v = final[0]!.lastView()!;
     const agree = agreeOn(final, v.members);
@@ -74,7 +79,7 @@ export async function runMultiProcessDemo(o: MultiProcessDemoOptions): Promise<b
     for (const p of [...final].reverse()) codes.push(await stopMember(p));
     const clean = codes.every((c) => c === 0);
     if (!clean) o.out(`members did not exit cleanly: exit codes ${codes.join(', ')}`);
-    return majorityOk && agree && clean;
+    return majorityOk && mapOk && agree && clean;
   } catch (err) {
     o.out(`error: ${err instanceof Error ? err.message : String(err)}`);
     return false;

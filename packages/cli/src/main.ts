@@ -14,14 +14,17 @@ const USAGE = `usage: tsgroups <command> [options]
 
 commands:
   demo     N member processes over UDP on 127.0.0.1 form a cluster; a GET_MAJORITY call through
-           their RpcDispatchers returns before the slow members answer; one is killed (kill -9),
-           the survivors detect it, a new member joins, and all must agree on the final view
+           their RpcDispatchers returns before the slow members answer; a few put keys into a
+           ReplicatedHashMap and all must hold the same map; one is killed (kill -9), the
+           survivors detect it, a new member joins and fetches the map by state transfer, and all
+           must agree on the final view
            --members N ${describeRange(R.demo.members)}  --stack FILE (default udp.xml)  --cluster NAME
            --in-process: instead, channels in this process on loopback join, exchange messages,
            lose and regain a member  (--members N ${describeRange(R.demoInProcess.members)}
            --messages N ${describeRange(R.demoInProcess.messages)}  --stack FILE)
   member   one cluster member for scripts: prints a JSON line per event (ready, view, suspect),
-           reads commands from stdin (connect, disconnect, partition NAME,NAME, heal, perf M S, rpc JSON, exit)
+           reads commands from stdin (connect, disconnect, partition NAME,NAME, heal, perf M S, rpc JSON,
+           map start|put PREFIX N|show, exit)
            --name NAME  --cluster NAME  --stack FILE (default udp.xml, \${VAR}s from the environment)
   perf     each member multicasts N messages; prints msgs/s delivered per member
            --members N ${describeRange(R.perf.members)}  --messages N ${describeRange(R.perf.messages)}

@@ -50,6 +50,10 @@ export interface MemberLine {
   figures?: RpcPerfFigure[];
   complete?: boolean;
   error?: string;
+  /** `map`: what the map command did (start, put, show), `count` keys put, the map's digest (its size in `size`). */
+  op?: string;
+  count?: number;
+  digest?: string;
 }
 
 /** A view as a member printed it. */

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
 import { type Address, Channel, DISCARD, MergeView, RpcDispatcher, type View } from 'tsgroups';
+import { type MapEvent, MemberMap } from './member-map.js';
 import { MemberRpc, type RpcEvent } from './member-rpc.js';
 import { type RpcPerfResult, rpcPerfServer, runRpcPerfCalls } from './rpc-perf-calls.js';
 
@@ -27,7 +28,8 @@ export type MemberEvent =
   | ({ event: 'rpcperf' } & RpcPerfResult)
   | { event: 'error'; message: string; cmd?: string }
   | { event: 'closed' }
-  | RpcEvent;
+  | RpcEvent
+  | MapEvent;
 
 /** What a member received of another member's burst (see the `burst` command). */
 export interface StreamReport {
@@ -65,7 +67,9 @@ const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as
  * benchmark from this member, see rpc-perf-calls.ts: every member serves `ping(int)` through an
  * RpcDispatcher; prints `rpcperf` with the figures), `rpc JSON` (call a method of every member's
  * MemberServer through the dispatcher of member-rpc.ts and print the RspList as an `rsps` line
- * when the call returns, without holding up the next command), `exit` (close the channel, exit 0).
+ * when the call returns, without holding up the next command), `map start`, `map put PREFIX N`,
+ * `map show` (the member's ReplicatedHashMap, see member-map.ts: fetch it by state transfer, write
+ * N keys, print its size and digest as a `map` line), `exit` (close the channel, exit 0).
  * SIGTERM, SIGINT and the end of stdin act as `exit`.
  * @returns the exit code
  */
@@ -78,6 +82,8 @@ export async function runMember(o: MemberOptions): Promise<number> {
   await stack.insertProtocol(discard, 'above', stack.getTransport());
   // The `rpc` command's dispatcher (its own dispatcher id, apart from the benchmark's).
   const rpcCalls = new MemberRpc(channel, o.name, out);
+  // The `map` command's ReplicatedHashMap (its own dispatcher id too); started only by `map start`.
+  const map = new MemberMap(channel, out);
   // Every member serves the RPC benchmark's ping(int); requests never reach the receiver below.
   const rpc = new RpcDispatcher(channel, rpcPerfServer);
 
@@ -148,6 +154,7 @@ export async function runMember(o: MemberOptions): Promise<number> {
     if (exiting) return;
     exiting = true;
     rpcCalls.stop();
+    map.stop();
     try {
       await channel.close();
       out({ event: 'closed' });
@@ -267,6 +274,7 @@ export async function runMember(o: MemberOptions): Promise<number> {
       out({ event: 'rpcperf', ...r });
     },
     rpc: async (arg) => rpcCalls.call(arg),
+    map: (arg) => map.command(arg),
     exit: () => exit(0),
   };
 
