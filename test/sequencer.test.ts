@@ -9,6 +9,7 @@ import {
   FD_ALL3,
   Flag,
   GMS,
+  MERGE3,
   Message,
   NAKACK2,
   PING,
@@ -26,17 +27,18 @@ import {
 } from 'tsgroups';
 import { closeAll, discardOf, stackXml, uniqueCluster, waitForSameView, waitUntil } from './helpers/cluster.js';
 
-function stack(seed: number, loss: number): ProtocolStack {
+function stack(seed: number, loss: number, merge = false, fdTimeout = 1500): ProtocolStack {
   return new ProtocolStack([
     new SHARED_LOOPBACK(),
     new DISCARD().setSeed(seed).setUpDiscardRate(loss).setDownDiscardRate(loss),
     new PING(),
-    new FD_ALL3().setValues({ interval: 100, timeout: 1500 }),
+    ...(merge ? [new MERGE3().setValues({ min_interval: 200, max_interval: 500 })] : []),
+    new FD_ALL3().setValues({ interval: 100, timeout: fdTimeout }),
     new VERIFY_SUSPECT2().setValues({ timeout: 300 }),
     new NAKACK2().setValues({ xmit_interval: 50 }),
     new UNICAST3().setValues({ xmit_interval: 50 }),
     new STABLE().setValues({ desired_avg_gossip: 300, max_bytes: '100K' }),
-    new GMS().setValues({ join_timeout: 500, view_ack_collection_timeout: 500, join_retry_delay: 20, leave_timeout: 300 }),
+    new GMS().setValues({ join_timeout: 500, view_ack_collection_timeout: 500, join_retry_delay: 20, leave_timeout: 300, merge_timeout: 1000 }),
     new SEQUENCER().setValues({ recovery_timeout: 3000 }),
   ]);
 }
@@ -79,10 +81,14 @@ afterEach(async () => {
   nodes = [];
 });
 
-async function start(n: number, seed: number, loss: number): Promise<Node[]> {
+/**
+ * `n` members on one new cluster. Tests in which nobody fails detect failures slowly (`fdTimeout`),
+ * so that a busy machine cannot make a false suspicion.
+ */
+async function start(n: number, seed: number, loss: number, merge = false, fdTimeout = 1500): Promise<Node[]> {
   const cluster = uniqueCluster('seq');
   for (let i = 0; i < n; i++) {
-    const node = new Node(new Channel(stack(seed * 10 + i, loss)).setName(String.fromCharCode(65 + i)));
+    const node = new Node(new Channel(stack(seed * 10 + i, loss, merge, fdTimeout)).setName(String.fromCharCode(65 + i)));
     nodes.push(node);
     await node.channel.connect(cluster);
   }
@@ -107,6 +113,16 @@ function expectTotalOrder(live: Node[], expected: Map<string, number>): void {
   for (const [sender, count] of expected) expect(next.get(sender) ?? 0).toBe(count);
 }
 
+/** Each sender's numbers in `order` run from `from` up without a gap or a repeat. */
+function perSender(order: string[], from: number): void {
+  const next = new Map<string, number>();
+  for (const m of order) {
+    const [sender, k] = m.split(':') as [string, string];
+    expect(Number(k)).toBe(next.get(sender) ?? from);
+    next.set(sender, Number(k) + 1);
+  }
+}
+
 function allDelivered(live: Node[], total: number): () => boolean {
   return () => live.every((n) => n.delivered.length >= total);
 }
@@ -120,7 +136,7 @@ test.each([
   [2, 0.1],
   [3, 0.1],
 ])('4 members multicast at once: the same order everywhere, each message once (seed %i, loss %f)', async (seed, loss) => {
-  const live = await start(4, seed, loss);
+  const live = await start(4, seed, loss, false, 10_000);
   await Promise.all(live.map((n) => n.burst(300)));
   await waitUntil(allDelivered(live, 1200), 30_000, 'every message everywhere', describe_(live));
   expectTotalOrder(live, new Map(live.map((n) => [n.name, 300])));
@@ -190,6 +206,33 @@ test.each([
   expectTotalOrder(survivors, expected);
 }, 90_000);
 
+test('after a partition each side keeps its own order, and after the merge all members deliver the same order', async () => {
+  const live = await start(4, 31, 0, true);
+  const left = live.slice(0, 2);
+  const right = live.slice(2);
+  for (const n of left) discardOf(n.channel).isolateFrom(...right.map((o) => o.address));
+  for (const n of right) discardOf(n.channel).isolateFrom(...left.map((o) => o.address));
+  await waitForSameView(left.map((n) => n.channel), 15_000);
+  await waitForSameView(right.map((n) => n.channel), 15_000);
+  await Promise.all(live.map((n) => n.burst(100)));
+  await waitUntil(allDelivered(live, 200), 10_000, 'each side\'s burst on its side', describe_(live));
+  for (const side of [left, right]) expect(side[1]!.delivered).toEqual(side[0]!.delivered);
+  for (const n of live) discardOf(n.channel).heal();
+  await waitForSameView(live.map((n) => n.channel), 20_000);
+  const before = live.map((n) => n.delivered.length);
+  await Promise.all(live.map((n) => n.burst(100)));
+  const after = (n: Node) => n.delivered.filter((m) => Number(m.split(':')[1]) >= 100);
+  await waitUntil(() => live.every((n) => after(n).length === 400), 15_000, 'the burst after the merge everywhere', describe_(live));
+  const order = after(live[0]!);
+  for (const n of live) expect({ name: n.name, delivered: after(n) }).toEqual({ name: n.name, delivered: order });
+  // Nothing delivered twice, each sender's messages in order, none of the earlier ones again.
+  for (const n of live) {
+    expect(new Set(n.delivered).size).toBe(n.delivered.length);
+    expect(n.delivered.length).toBe(before[live.indexOf(n)]! + 400);
+  }
+  perSender(order, 100);
+}, 60_000);
+
 test('a new sequencer that missed the last places fetches them from a member that has them and replays them', async () => {
   const live = await start(4, 7, 0);
   const [a, b, c, d] = live as [Node, Node, Node, Node];
@@ -212,7 +255,7 @@ test('a new sequencer that missed the last places fetches them from a member tha
 }, 60_000);
 
 test('unicasts, NO_TOTAL_ORDER and OOB multicasts pass through; DONT_LOOPBACK keeps the place but is not delivered to the sender', async () => {
-  const live = await start(3, 9, 0);
+  const live = await start(3, 9, 0, false, 10_000);
   const [a, b, c] = live as [Node, Node, Node];
   await b.channel.send(new Message(null, 'B:0').setFlag(Flag.DONT_LOOPBACK));
   await b.channel.send(new Message(null, 'free').setFlag(Flag.NO_TOTAL_ORDER));
@@ -230,7 +273,7 @@ test('unicasts, NO_TOTAL_ORDER and OOB multicasts pass through; DONT_LOOPBACK ke
 }, 30_000);
 
 test('a member that joins later starts with the order after its join', async () => {
-  const live = await start(2, 11, 0);
+  const live = await start(2, 11, 0, false, 10_000);
   await Promise.all(live.map((n) => n.burst(50)));
   await waitUntil(allDelivered(live, 100), 10_000, 'the first burst');
   const joiner = new Node(new Channel(stack(119, 0)).setName('C'));

@@ -17,8 +17,8 @@ import { SeqType as T, type SequencerHeader, sequencerHeaderCodec } from './sequ
 const ID = ProtocolId.SEQUENCER;
 /** Multicasts with any of these flags are not totally ordered: they pass through. */
 const BYPASS = Flag.OOB | Flag.NO_TOTAL_ORDER | Flag.NO_RELIABILITY;
-/** Most messages from a member that is not (yet) our sequencer kept until it is. */
-const MAX_EARLY = 100_000;
+/** Most messages kept from a member that is not (yet) our sequencer. */
+const MAX_EARLY = 10_000;
 
 /** Where this member stands with the total order. */
 const enum Sync {
@@ -314,11 +314,14 @@ export class SEQUENCER extends Protocol {
     return true;
   };
 
-  /** DATA or START from a member that is not our sequencer: kept in case our view makes it one. */
+  /**
+   * DATA or START from a member that is not our sequencer: kept in case our next view makes it
+   * one (its view reached it before ours reached us; after a merge it may not even be in our
+   * view yet). NAKACK2 below passes multicasts only from members it knows, so this stays small.
+   */
   private keepEarly(msg: Message): void {
     this.stats.notFromSequencer++;
-    if (this.view?.containsMember(msg.src!) !== true || this.early.length >= MAX_EARLY) return;
-    this.early.push(msg);
+    if (this.early.length < MAX_EARLY) this.early.push(msg);
   }
 
   private onData(msg: Message, h: SequencerHeader): void {
@@ -395,7 +398,8 @@ export class SEQUENCER extends Protocol {
     const self = this.localAddress;
     if (this.sequencer !== self || this.recovery !== null) {
       // Not ours to order yet: our view may be behind the sender's, or we are taking over.
-      if (this.held.length < MAX_EARLY) this.held.push(msg);
+      // Not bounded here: each sender's flow control bounds what it has in flight.
+      this.held.push(msg);
       return;
     }
     void this.order(msg, msg.src!, h.seqno);
