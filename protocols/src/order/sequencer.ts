@@ -108,8 +108,10 @@ export class SEQUENCER extends Protocol {
   /** The last `logSize` delivered places: slot gseq % logSize. */
   private logMsgs: (Message | undefined)[] = [];
   private logGseqs: number[] = [];
-  /** Per original sender, the highest of its seqnos ordered (sequencer) or delivered (everyone). */
-  private readonly highest = new Map<Address, number>();
+  /** Per original sender, the highest of its seqnos delivered here. */
+  private readonly highestDelivered = new Map<Address, number>();
+  /** Per original sender, the highest of its seqnos we ordered or replayed (as the sequencer). */
+  private readonly highestOrdered = new Map<Address, number>();
   /** DATA and START from a member that is not our sequencer yet (its view has not reached us). */
   private early: Message[] = [];
 
@@ -168,7 +170,8 @@ export class SEQUENCER extends Protocol {
     this.delivered = 0;
     this.logMsgs = new Array<Message | undefined>(this.logSize);
     this.logGseqs = new Array<number>(this.logSize).fill(0);
-    this.highest.clear();
+    this.highestDelivered.clear();
+    this.highestOrdered.clear();
     this.early = [];
     this.lastAssigned = 0;
     this.recovery?.timeout?.cancel();
@@ -223,12 +226,13 @@ export class SEQUENCER extends Protocol {
 
   /** The sequencer gives `msg` (seqno `seqno` of `sender`) the next place and multicasts it. */
   private order(msg: Message, sender: Address, seqno: number): DownResult {
-    const last = this.highest.get(sender) ?? 0;
+    // Ordered by us, or by an earlier sequencer (we delivered it): a resend, not ordered again.
+    const last = Math.max(this.highestOrdered.get(sender) ?? 0, this.highestDelivered.get(sender) ?? 0);
     if (seqno <= last) {
       this.stats.duplicateForwards++;
       return undefined;
     }
-    this.highest.set(sender, seqno);
+    this.highestOrdered.set(sender, seqno);
     const gseq = ++this.lastAssigned;
     this.stripBelow(msg);
     msg.dest = null;
@@ -346,11 +350,18 @@ export class SEQUENCER extends Protocol {
     this.logMsgs[slot] = msg;
     this.logGseqs[slot] = gseq;
     const sender = h.sender!;
-    if ((this.highest.get(sender) ?? 0) < h.seqno) this.highest.set(sender, h.seqno);
-    if (sender === this.localAddress) {
-      this.ownDelivered(h.seqno);
-      if (this.noLoopback.size > 0 && this.noLoopback.delete(h.seqno)) return;
+    const own = sender === this.localAddress;
+    if (own) this.ownDelivered(h.seqno);
+    // Each sender's messages are ordered in its own order, so one at or below what we delivered
+    // of it is a second copy: only a merge can order one again (the other side's sequencer had
+    // ordered it, and its sender resent it to ours). Its place counts; it is not delivered again.
+    const last = this.highestDelivered.get(sender) ?? 0;
+    if (h.seqno <= last) {
+      this.stats.duplicatesDropped++;
+      return;
     }
+    this.highestDelivered.set(sender, h.seqno);
+    if (own && this.noLoopback.size > 0 && this.noLoopback.delete(h.seqno)) return;
     // A copy goes up: NAKACK2 keeps `msg` (with the sequencer as source) for retransmission, and
     // our own multicasts come back as the very objects it keeps.
     const copy = msg.copy(false);
@@ -413,7 +424,8 @@ export class SEQUENCER extends Protocol {
     this.view = view;
     const coord = view.getCoord()!;
     this.sequencer = coord;
-    for (const m of this.highest.keys()) if (!view.containsMember(m)) this.highest.delete(m);
+    for (const m of this.highestDelivered.keys()) if (!view.containsMember(m)) this.highestDelivered.delete(m);
+    for (const m of this.highestOrdered.keys()) if (!view.containsMember(m)) this.highestOrdered.delete(m);
     for (const m of this.reports.keys()) if (!view.containsMember(m)) this.reports.delete(m);
     const merge = view instanceof MergeView;
     if (coord !== self) {
@@ -596,7 +608,7 @@ export class SEQUENCER extends Protocol {
       }
       const h = m.getHeader<SequencerHeader>(ID)!;
       const sender = h.sender!;
-      if ((this.highest.get(sender) ?? 0) < h.seqno) this.highest.set(sender, h.seqno);
+      if ((this.highestOrdered.get(sender) ?? 0) < h.seqno) this.highestOrdered.set(sender, h.seqno);
       const c = this.copyToResend(m);
       c.dest = null;
       c.src = this.localAddress;
