@@ -5,6 +5,7 @@ import {
   HeaderRegistry,
   Message,
   MessageBatch,
+  TRANSIENT_FLAGS,
   TsgroupsError,
   WIRE_MAGIC,
   WIRE_VERSION,
@@ -132,21 +133,23 @@ describe('round trips', () => {
     expect(rest.toArray().map((m) => m.getObject())).toEqual([8, 9]);
   });
 
-  test('transient flags (DONT_LOOPBACK) are not transmitted, the others are', () => {
+  test('transient flags (DONT_LOOPBACK, IN_STATE) are not transmitted, the others are', () => {
     const all = Object.values(Flag).reduce((a, b) => a | b, 0);
+    expect(TRANSIENT_FLAGS).toBe(Flag.DONT_LOOPBACK | Flag.IN_STATE);
     const m = new Message(null, 'f').setFlag(all);
-    const only = new Message(null, 'g').setFlag(Flag.DONT_LOOPBACK);
+    const only = new Message(null, 'g').setFlag(Flag.DONT_LOOPBACK, Flag.IN_STATE);
     const dg = encodeDatagram(CLUSTER, sender, null, [m, only]);
     const [got, gotOnly] = decoded(dg).batch.toArray();
-    expect(got!.flags).toBe(all & ~Flag.DONT_LOOPBACK);
+    expect(got!.flags).toBe(all & ~TRANSIENT_FLAGS);
     expect(got!.isFlagSet(Flag.DONT_LOOPBACK)).toBe(false);
+    expect(got!.isFlagSet(Flag.IN_STATE)).toBe(false);
     expect(got!.isFlagSet(Flag.RSVP | Flag.OOB)).toBe(true);
     expect(gotOnly!.flags).toBe(0);
     // The sender's message keeps its flag.
     expect(m.isFlagSet(Flag.DONT_LOOPBACK)).toBe(true);
     // On the wire: the flags field holds no transient bit, and is absent when nothing is left.
     const raw = G.Datagram.decode(dg);
-    expect(raw.messages[0]!.flags).toBe(all & ~Flag.DONT_LOOPBACK);
+    expect(raw.messages[0]!.flags).toBe(all & ~TRANSIENT_FLAGS);
     expect(raw.messages[1]!.flags).toBe(0);
     expect(Object.prototype.hasOwnProperty.call(raw.messages[1], 'flags')).toBe(false);
   });
