@@ -110,6 +110,14 @@ describe('the CLI refuses bad numbers instead of replacing them', () => {
     [['perf', '--processes', '2', '--members', '3'], /--members does not go with --processes/],
     [['perf', '--bogus', '1'], /Unknown option '--bogus'/],
     [['perf', '--members'], /argument missing/],
+    [['perf', 'rpc', '--processes', '1'], /--processes must be an integer from 2 to 25, got "1"/],
+    [['perf', 'rpc', '--calls', '0'], /--calls must be an integer from 1 to 100000000/],
+    [['perf', 'rpc', '--calls-all', '1e3'], /--calls-all must be an integer/],
+    [['perf', 'rpc', '--async-calls=-5'], /--async-calls must be an integer from 1 to 100000000, got "-5"/],
+    [['perf', 'rpc', '--in-flight', '10001'], /--in-flight must be an integer from 1 to 10000/],
+    [['perf', 'rpc', '--timeout', '5s'], /--timeout must be an integer from 1 to 2147483647/],
+    [['perf', 'rpc', '--members', '2'], /Unknown option '--members'/],
+    [['perf', 'rpc', 'extra'], /positional/i],
     [['member', '--name', 'a', '--cluster', 'b', 'extra'], /positional/i],
   ])('tsgroups %j exits 2 and says why', async (args, why) => {
     const err = await run(args).then(
