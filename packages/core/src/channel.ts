@@ -98,6 +98,8 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   private pending: Promise<void> | null = null;
   /** Handlers that take the messages carrying their header away from the application (building blocks). */
   private interceptors: readonly MessageInterceptor[] = [];
+  /** The distinct header ids of `interceptors`: one header lookup per id and message, however many share it. */
+  private interceptedIds: readonly number[] = [];
 
   /**
    * @param stack the name of a shipped stack (`'udp.xml'`, `'loopback.xml'`: see
@@ -464,16 +466,19 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
    */
   addMessageInterceptor(headerId: number, handler: (msg: Message) => void): () => void {
     const entry: MessageInterceptor = { headerId, handler };
-    this.interceptors = [...this.interceptors, entry];
-    return () => {
-      this.interceptors = this.interceptors.filter((e) => e !== entry);
-    };
+    this.setInterceptors([...this.interceptors, entry]);
+    return () => this.setInterceptors(this.interceptors.filter((e) => e !== entry));
+  }
+
+  private setInterceptors(list: readonly MessageInterceptor[]): void {
+    this.interceptors = list;
+    this.interceptedIds = [...new Set(list.map((e) => e.headerId))];
   }
 
   /** @internal */
   up(msg: Message): void {
     if (this.marshaller !== jsonMarshaller) msg.marshaller = this.marshaller;
-    if (this.interceptors.length > 0 && this.intercept(msg)) return;
+    if (this.interceptedIds.length > 0 && this.intercept(msg)) return;
     // Contained in the state we fetched: for the building blocks' eyes only.
     if ((msg.flags & Flag.IN_STATE) !== 0) return;
     if (this.discardOwn && msg.src === this.address) return;
@@ -534,18 +539,24 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
   // ---- internals ----
   /** Hands `msg` to the interceptors of a header it carries; true if there were any. */
   private intercept(msg: Message): boolean {
+    const ids = this.interceptedIds;
     let taken = false;
-    for (const ic of this.interceptors) {
-      if (msg.getHeader(ic.headerId) === undefined) continue;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (msg.getHeader(id) === undefined) continue;
       taken = true;
-      try {
-        ic.handler(msg);
-      } catch (err) {
-        this.log.error(`a message interceptor threw for ${msg}`, err);
+      for (const ic of this.interceptors) {
+        if (ic.headerId !== id) continue;
+        try {
+          ic.handler(msg);
+        } catch (err) {
+          this.log.error(`a message interceptor threw for ${msg}`, err);
+        }
       }
     }
     return taken;
   }
+
 
   private assertNotClosed(op: string): void {
     if (this.state === 'closed') throw channelClosed(op);
