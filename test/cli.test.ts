@@ -90,6 +90,20 @@ test('the built `tsgroups perf --processes 2` runs member processes over UDP; ev
   expect(stdout).toMatch(/msgs\/s delivered per member \(median; .*\), every member received all\n$/);
 }, 70_000);
 
+test('the built `tsgroups perf --processes 2 --stack stacks/tcp.xml` runs member processes over TCP, found by TCPPING on ports of the run\'s own; exits 0', async () => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [built, 'perf', '--processes', '2', '--stack', stackPath('tcp.xml'), '--messages', '200', '--size', '100', '--timeout', '30000'],
+    { timeout: 60_000 },
+  );
+  expect(stdout).toMatch(/2 member processes over TCP \(127\.0\.0\.1\)/);
+  expect(stdout).toMatch(/over TCP: members on 127\.0\.0\.1 ports \d+, \d+/);
+  const members = [...stdout.matchAll(/^ {2}(P\d): (\d+) msgs\/s \((\d+)\/(\d+) in \d+ ms\)$/gm)];
+  expect(members.map((m) => m[1]).sort()).toEqual(['P0', 'P1']);
+  for (const m of members) expect(Number(m[3])).toBe(2 * 200);
+  expect(stdout).toMatch(/every member received all\n$/);
+}, 70_000);
+
 describe('the CLI refuses bad numbers instead of replacing them', () => {
   const run = (args: string[]) => promisify(execFile)(process.execPath, [built, ...args], { timeout: 20_000 });
 

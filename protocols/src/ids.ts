@@ -19,5 +19,6 @@ export const ProtocolId = {
   STATE_TRANSFER: 23,
   BARRIER: 24,
   SEQUENCER: 25,
+  TCPPING: 26,
   RPC: 30,
 } as const;

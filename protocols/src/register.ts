@@ -1,5 +1,6 @@
 import { registerBuiltinProtocol } from '@tsgroups/core';
 import { PING } from './discovery/ping.js';
+import { TCPPING } from './discovery/tcpping.js';
 import { SHARED_LOOPBACK_PING } from './discovery/shared-loopback-ping.js';
 import { FD_ALL3 } from './fd/fd-all3.js';
 import { FD_SOCK2 } from './fd/fd-sock2.js';
@@ -21,6 +22,7 @@ import { DISCARD } from './testing/discard.js';
 import { SHUFFLE } from './testing/shuffle.js';
 import { SHARED_LOOPBACK } from './transport/shared-loopback.js';
 import { UDP } from './transport/udp.js';
+import { TCP } from './transport/tcp.js';
 
 let done = false;
 
@@ -31,7 +33,9 @@ export function registerBuiltinProtocols(): void {
   registerBuiltinProtocol(SHARED_LOOPBACK);
   registerBuiltinProtocol(SHARED_LOOPBACK_PING);
   registerBuiltinProtocol(UDP);
+  registerBuiltinProtocol(TCP);
   registerBuiltinProtocol(PING);
+  registerBuiltinProtocol(TCPPING);
   registerBuiltinProtocol(GMS);
   registerBuiltinProtocol(MFC);
   registerBuiltinProtocol(UFC);

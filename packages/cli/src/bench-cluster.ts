@@ -1,4 +1,5 @@
 import { type McastGroup, type MemberLine, MemberProcess, randomMcastGroup, udpMemberEnv, waitForAll } from './member-process.js';
+import { freePorts, isTcpStack, tcpMemberEnv } from './tcp-member-env.js';
 
 export interface BenchClusterOptions {
   /** Member processes, named P0, P1 ... */
@@ -27,12 +28,16 @@ export async function startBenchCluster(o: BenchClusterOptions, procs: MemberPro
     if (l.event === 'error') o.out(`  ${l.name} error: ${l.message}`);
     else if (l.event === 'suspect') o.out(`  ${l.name} suspects ${l.member}`);
   };
+  // Over TCP each member listens on a port of this run's own, and TCPPING lists them all.
+  const tcpPorts = isTcpStack(o.stack) ? await freePorts(o.processes) : null;
   const start = (name: string) => {
-    const p = new MemberProcess({ name, cluster: o.cluster, env, stack: o.stack, cli: o.cli, onLine: showError });
+    const memberEnv = tcpPorts === null ? env : { ...env, ...tcpMemberEnv(tcpPorts, procs.length) };
+    const p = new MemberProcess({ name, cluster: o.cluster, env: memberEnv, stack: o.stack, cli: o.cli, onLine: showError });
     procs.push(p);
     return p;
   };
   o.out(header(group));
+  if (tcpPorts !== null) o.out(`  over TCP: members on 127.0.0.1 ports ${tcpPorts.join(', ')} (TCPPING lists them all)`);
   const first = start('P0');
   await first.waitForLine((l) => l.event === 'ready', 20_000, `${first.name} ready`);
   for (let i = 1; i < o.processes; i++) start(`P${i}`);

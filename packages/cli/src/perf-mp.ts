@@ -1,4 +1,5 @@
 import { startBenchCluster } from './bench-cluster.js';
+import { mediumLabel } from './tcp-member-env.js';
 import { killAll, type MemberProcess, stopMember } from './member-process.js';
 
 export interface ProcessPerfOptions {
@@ -42,7 +43,7 @@ export async function runProcessPerf(o: ProcessPerfOptions): Promise<ProcessPerf
       o,
       procs,
       (group) =>
-        `perf: ${o.processes} member processes over UDP (127.0.0.1, ${group.addr}:${group.port}, TTL 0)` +
+        `perf: ${o.processes} member processes over ${mediumLabel(o.stack, group)}` +
         `${o.stack ? ` with ${o.stack}` : ''}, each multicasting ${o.messages} msgs of ${o.size} B`,
     );
 

@@ -1,4 +1,5 @@
 import { startBenchCluster } from './bench-cluster.js';
+import { mediumLabel } from './tcp-member-env.js';
 import { killAll, type MemberProcess, stopMember } from './member-process.js';
 import type { RpcPerfFigure, RpcPerfTest } from './rpc-perf-calls.js';
 
@@ -51,7 +52,7 @@ export async function runRpcPerf(o: RpcPerfOptions): Promise<RpcPerfRunResult> {
       o,
       procs,
       (group) =>
-        `perf rpc: ${o.processes} member processes over UDP (127.0.0.1, ${group.addr}:${group.port}, TTL 0)` +
+        `perf rpc: ${o.processes} member processes over ${mediumLabel(o.stack, group)}` +
         `${o.stack ? ` with ${o.stack}` : ''}; P0 calls ping(int) (GET_ALL/GET_FIRST, 10 s per call), a warm-up of 1/4 of each test first`,
     );
     const first = procs[0]!;

@@ -46,8 +46,8 @@ interface Round {
  * its socket was open.
  */
 export class PING extends Discovery {
-  static override readonly protocolName = 'PING';
-  static override readonly id = ProtocolId.PING;
+  static override readonly protocolName: string = 'PING';
+  static override readonly id: number = ProtocolId.PING;
   static override readonly headerCodec = PingHeader;
   static override readonly properties: PropertyDecls = {
     numDiscoveryRuns: {
@@ -104,8 +104,8 @@ export class PING extends Discovery {
     });
   }
 
-  /** Multicasts a GET_MBRS_REQ with this member's current data. */
-  private sendRequest(): void {
+  /** Multicasts a GET_MBRS_REQ with this member's current data (TCPPING also sends it to its static list). */
+  protected sendRequest(): void {
     const self = this.selfData();
     if (self === undefined) return;
     this.stats.requestsSent++;
@@ -175,7 +175,7 @@ export class PING extends Discovery {
   }
 
   private send(dest: Address | null, type: tsgroups.protocols.PingHeader.Type, d: PingData): void {
-    const msg = new Message(dest).setFlag(Flag.OOB, Flag.DONT_LOOPBACK).putHeader(ProtocolId.PING, { type, data: toWire(d) });
+    const msg = new Message(dest).setFlag(Flag.OOB, Flag.DONT_LOOPBACK).putHeader(this.id, { type, data: toWire(d) }); // this.id: TCPPING speaks PING under its own id
     try {
       this.downProt.down(msg);
     } catch (err) {
@@ -184,7 +184,8 @@ export class PING extends Discovery {
   }
 }
 
-function toWire(d: PingData): WirePingData {
+/** The wire form of a member's discovery data (shared with TCPPING). */
+export function toWire(d: PingData): WirePingData {
   const w: WirePingData = { address: d.address.bytes, isCoord: d.isCoord };
   if (d.name) w.name = d.name;
   if (d.physical) w.physical = d.physical.toString();

@@ -1,0 +1,469 @@
+import { createConnection, createServer, isIPv4, type Server, type Socket } from 'node:net';
+import {
+  type Address,
+  type AnyEvent,
+  bindAddressError,
+  ConfigError,
+  DropReason,
+  encodeDatagram,
+  EventType,
+  type Message,
+  PhysicalAddress,
+  type PropertyDecls,
+  resolveBindAddress,
+  utf8Decode,
+  utf8Encode,
+  type View,
+} from '@tsgroups/core';
+import { Transport } from './transport.js';
+
+/** The first frame of every connection names the dialer's listening address: this magic, then `host:port`. */
+const HELLO_MAGIC = 0x54534743; // 'TSGC'
+/** The longest hello frame taken (magic and `host:port`). */
+const MAX_HELLO = 4 + 300;
+/** How long (ms) the physical address of a member that left is kept (as UDP). */
+const LEFT_MEMBER_EXPIRATION = 60_000;
+
+/** One TCP connection to a peer, in either direction. */
+interface Conn {
+  readonly sock: Socket;
+  /** Whether this member dialed it. */
+  readonly outbound: boolean;
+  /** The peer's listening address (`host:port`): known at once when dialing, from its hello when accepting. */
+  peer: string | null;
+  /** Bytes received and not yet framed. */
+  pending: Buffer;
+  /** Whether the peer's hello arrived (accepted connections) or was sent (dialed ones). */
+  greeted: boolean;
+  /** Whether the TCP handshake completed (always, for accepted connections). */
+  connected: boolean;
+  closed: boolean;
+}
+
+/**
+ * Resolves a `bind_addr` value as UDP does (an IPv4 literal, `loopback`, `site_local`, an interface name).
+ * @throws ConfigError if nothing matches
+ */
+function resolveTcpBindAddr(value: string, source: string): string {
+  const ip = resolveBindAddress(value);
+  if (ip !== undefined) return ip;
+  throw new ConfigError('ERR_CONFIG_BAD_VALUE', `TCP bind_addr: ${bindAddressError(value)}`, { source, element: 'TCP', attribute: 'bind_addr' });
+}
+
+/**
+ * The TCP transport: one connection per pair of members, carrying the same datagrams (bundles and
+ * batches) as UDP, each framed by a 4-byte big-endian length. No multicast: a message to all is
+ * sent to each member of the view (to every known member before the first view).
+ *
+ * - **Connections**: a member listens on `bind_addr:bind_port` (the first free port of
+ *   `bind_port .. bind_port + port_range`; 0: any). The dialer's first frame is a hello with its
+ *   own listening address (`external_addr`/`external_port` where set, for NAT), so either side
+ *   can use the connection. When both dial at once, the connection dialed by the lower listening
+ *   address is kept, on both sides; the other is ended gracefully (what was written on it is
+ *   still read).
+ * - **Failures**: a dial that fails makes sends to that peer drop (counted) for a backoff that
+ *   doubles from `reconnect_interval` up to 32 times it; the protocols above retransmit. A peer
+ *   that restarted on the same port breaks the old connection, which is forgotten; the next send
+ *   dials again.
+ * - **Bounded**: a connection's unsent bytes never exceed `max_send_buffer`; a datagram that
+ *   would go above it is dropped and counted (`droppedSendBuffer`), and flow control (MFC/UFC)
+ *   keeps senders below it in a full stack. Connections idle for `conn_expire_time` are closed.
+ * - **Bad input**: a frame longer than `max_bundle_size`, a missing or bad hello,
+ *   a datagram that is not a tsgroups datagram of this cluster and version, or a connection that
+ *   sends no hello within `hello_timeout`: the connection is closed and counted (`badFrames`,
+ *   `connectionsTimedOut`); the member goes on.
+ */
+export class TCP extends Transport {
+  static override readonly protocolName = 'TCP';
+  static override readonly properties: PropertyDecls = {
+    maxBundleSize: { type: 'size', min: 1024, max: 1_000_000, description: 'Largest datagram (frame) the bundler builds' },
+    bindAddr: { type: 'address', description: 'IPv4 address, interface name, localhost/loopback or site_local to listen on' },
+    bindPort: { type: 'int', min: 0, max: 65535, description: 'First port tried for listening (0: any free port)' },
+    portRange: { type: 'int', min: 0, max: 1000, description: 'How many ports above bind_port are tried when it is taken' },
+    externalAddr: { type: 'string', description: 'Address others reach this member at (NAT); empty: the bound address' },
+    externalPort: { type: 'int', min: 0, max: 65535, description: 'Port others reach this member at (NAT); 0: the bound port' },
+    maxSendBuffer: { type: 'size', min: 65_536, description: 'Unsent bytes a connection holds at most; more is dropped and counted' },
+    connExpireTime: { type: 'duration', description: 'Idle connections are closed after this long (0: never)' },
+    helloTimeout: { type: 'duration', description: 'An accepted connection that sends no hello within this long is closed' },
+    reconnectInterval: { type: 'duration', description: 'Backoff after a failed dial; doubles on each failure up to 32 times' },
+  };
+
+  override maxBundleSize = 64_000;
+  bindAddr = '127.0.0.1';
+  bindPort = 0;
+  portRange = 0;
+  externalAddr = '';
+  externalPort = 0;
+  maxSendBuffer = 4_000_000;
+  connExpireTime = 0;
+  helloTimeout = 5000;
+  reconnectInterval = 500;
+
+  declare readonly stats: Transport['stats'] & {
+    droppedNoPhysical: number;
+    droppedSendBuffer: number;
+    droppedNoConnection: number;
+    badFrames: number;
+    connectionsTimedOut: number;
+    connectionsOpened: number;
+    connectionsAccepted: number;
+    connectionsClosed: number;
+    duplicateConnections: number;
+    socketErrors: number;
+  };
+
+  private server: Server | null = null;
+  private resolvedBindAddr = '127.0.0.1';
+  private localPhysical: PhysicalAddress | undefined;
+  /** `host:port` of this member as peers know it (the hello it sends, the key it compares). */
+  private localKey = '';
+  /** The connection used to send to each peer, by its listening `host:port`. */
+  private readonly conns = new Map<string, Conn>();
+  /** Every open connection (those in `conns`, accepted ones before their hello, losers draining). */
+  private readonly all = new Set<Conn>();
+  private readonly physical = new Map<Address, PhysicalAddress>();
+  private readonly leftAt = new Map<Address, number>();
+  /** Per peer key: until when sends are dropped after a failed dial, and the next backoff. */
+  private readonly backoff = new Map<string, { until: number; next: number }>();
+
+  constructor() {
+    super();
+    Object.assign(this.stats, {
+      droppedNoPhysical: 0,
+      droppedSendBuffer: 0,
+      droppedNoConnection: 0,
+      badFrames: 0,
+      connectionsTimedOut: 0,
+      connectionsOpened: 0,
+      connectionsAccepted: 0,
+      connectionsClosed: 0,
+      duplicateConnections: 0,
+      socketErrors: 0,
+    });
+  }
+
+  /** The port this member listens on (0 while stopped). */
+  get boundPort(): number {
+    const a = this.server?.address();
+    return a !== null && a !== undefined && typeof a === 'object' ? a.port : 0;
+  }
+
+  /** The address the server listens on, after resolving keywords and interface names. */
+  get boundAddress(): string {
+    return this.resolvedBindAddr;
+  }
+
+  /** Open connections, to peers or from them (for tests and stats). */
+  get connectionCount(): number {
+    return this.all.size;
+  }
+
+  override init(): void {
+    this.resolvedBindAddr = resolveTcpBindAddr(this.bindAddr, this.stack.source);
+  }
+
+  override async start(): Promise<void> {
+    const host = (this.resolvedBindAddr = resolveTcpBindAddr(this.bindAddr, this.stack.source));
+    const last = this.bindPort === 0 ? 0 : Math.min(65535, this.bindPort + this.portRange);
+    let lastErr: unknown;
+    for (let port = this.bindPort; port <= last; port++) {
+      const server = createServer({ noDelay: true }, this.onAccept);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ port, host, exclusive: true }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (err) {
+        lastErr = err;
+        continue;
+      }
+      server.on('error', (err) => {
+        this.stats.socketErrors++;
+        this.log.warn('TCP server error', err);
+      });
+      this.server = server;
+      break;
+    }
+    if (this.server === null) throw lastErr instanceof Error ? lastErr : new Error(`TCP: no free port in ${this.bindPort}..${last}`);
+    const port = this.boundPort;
+    this.localPhysical = PhysicalAddress.of(this.externalAddr || host, this.externalPort || port);
+    this.localKey = this.localPhysical.toString();
+    super.start();
+  }
+
+  override async stop(): Promise<void> {
+    super.stop();
+    const server = this.server;
+    this.server = null;
+    for (const c of [...this.all]) this.close(c, true);
+    this.conns.clear();
+    this.physical.clear();
+    this.leftAt.clear();
+    this.backoff.clear();
+    this.localPhysical = undefined;
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  override downEvent(evt: AnyEvent): unknown {
+    if (evt.type === EventType.VIEW_CHANGE) this.forgetLeft(this.view, evt.arg);
+    return super.downEvent(evt);
+  }
+
+  protected override handleDownEvent(evt: AnyEvent): unknown {
+    switch (evt.type) {
+      case EventType.GET_LOCAL_PHYSICAL_ADDRESS:
+        return this.localPhysical;
+      case EventType.GET_PHYSICAL_ADDRESS:
+        return this.physical.get(evt.arg);
+      case EventType.ADD_PHYSICAL_ADDRESS: {
+        const { address, physical } = evt.arg;
+        if (!isIPv4(physical.host) || physical.port === 0) this.log.debug(`ignored an unusable physical address ${physical} for ${address}`);
+        else if (address !== this.localAddress) this.physical.set(address, physical);
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  override getStats(): Record<string, number> {
+    return { ...super.getStats(), physicalAddresses: this.physical.size, connections: this.all.size, boundPort: this.boundPort };
+  }
+
+  /**
+   * Sends a message, as a multicast datagram of its own, straight to a listening address (discovery by a static list,
+   * TCPPING, before the member there is known by its address).
+   */
+  sendToPhysical(to: PhysicalAddress, msg: Message): void {
+    const cluster = this.clusterBytes;
+    const local = this.localAddress;
+    if (!this.isRunning() || cluster === null || local === null || to.toString() === this.localKey) return;
+    if (msg.src === null) msg.src = local;
+    let data: Uint8Array;
+    try {
+      data = encodeDatagram(cluster, local, null, [msg]);
+    } catch (err) {
+      this.stats.droppedEncoding++;
+      this.log.error(`cannot encode ${msg}; dropped`, err);
+      return;
+    }
+    this.stats.msgsSent++;
+    this.stats.datagramsSent++;
+    this.stats.bytesSent += data.length;
+    this.write(to, data);
+  }
+
+  protected override sendDatagram(dest: Address | null, data: Uint8Array): void {
+    if (dest !== null) {
+      const p = this.physical.get(dest);
+      if (p === undefined) {
+        this.stats.droppedNoPhysical++;
+        return;
+      }
+      this.write(p, data);
+      return;
+    }
+    const self = this.localAddress;
+    const view = this.view;
+    if (view !== null) {
+      for (const m of view.members) {
+        if (m === self) continue;
+        const p = this.physical.get(m);
+        if (p === undefined) this.stats.droppedNoPhysical++;
+        else this.write(p, data);
+      }
+      return;
+    }
+    const seen = new Set<string>();
+    for (const p of this.physical.values()) {
+      const key = p.toString();
+      if (seen.has(key) || key === this.localKey) continue;
+      seen.add(key);
+      this.write(p, data);
+    }
+  }
+
+  // ---- internals ----
+  private write(to: PhysicalAddress, data: Uint8Array): void {
+    const key = to.toString();
+    let c = this.conns.get(key);
+    if (c === undefined) {
+      const b = this.backoff.get(key);
+      if (b !== undefined && Date.now() < b.until) {
+        this.stats.droppedNoConnection++;
+        return;
+      }
+      c = this.dial(to, key);
+    }
+    if (c.sock.writableLength + data.length + 4 > this.maxSendBuffer) {
+      this.stats.droppedSendBuffer++;
+      return;
+    }
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32BE(data.length, 0);
+    c.sock.cork();
+    c.sock.write(len);
+    c.sock.write(data);
+    c.sock.uncork();
+  }
+
+  private dial(to: PhysicalAddress, key: string): Conn {
+    const sock = createConnection({ host: to.host, port: to.port, noDelay: true });
+    const c = this.track(sock, true, key);
+    this.conns.set(key, c);
+    this.stats.connectionsOpened++;
+    sock.once('connect', () => {
+      c.connected = true;
+      this.backoff.delete(key);
+    });
+    // The hello goes first: written now, it leaves once connected.
+    const hello = utf8Encode(this.localKey);
+    const frame = Buffer.allocUnsafe(8 + hello.length);
+    frame.writeUInt32BE(4 + hello.length, 0);
+    frame.writeUInt32BE(HELLO_MAGIC, 4);
+    frame.set(hello, 8);
+    sock.write(frame);
+    return c;
+  }
+
+  private readonly onAccept = (sock: Socket): void => {
+    if (!this.isRunning()) {
+      sock.destroy();
+      return;
+    }
+    this.stats.connectionsAccepted++;
+    this.track(sock, false, null);
+    // A connection that never says who it is (half-open, a port scanner) is not kept.
+    sock.setTimeout(this.helloTimeout);
+  };
+
+  private track(sock: Socket, outbound: boolean, peer: string | null): Conn {
+    const c: Conn = { sock, outbound, peer, pending: Buffer.alloc(0), greeted: outbound, connected: !outbound, closed: false };
+    this.all.add(c);
+    if (outbound && this.connExpireTime > 0) sock.setTimeout(this.connExpireTime);
+    sock.on('data', (chunk: Buffer) => this.onData(c, chunk));
+    sock.on('timeout', () => {
+      if (!c.greeted) this.stats.connectionsTimedOut++;
+      this.close(c, true);
+    });
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      this.stats.socketErrors++;
+      if (c.outbound && !c.connected) this.failedDial(c);
+      if (this.log.isEnabled('debug')) this.log.debug(`connection ${c.peer ?? '?'}: ${err.code ?? err.message}`);
+    });
+    sock.on('close', () => this.forget(c));
+    return c;
+  }
+
+  private failedDial(c: Conn): void {
+    const key = c.peer;
+    if (key === null) return;
+    const prev = this.backoff.get(key);
+    const next = prev === undefined ? this.reconnectInterval : Math.min(prev.next * 2, this.reconnectInterval * 32);
+    this.backoff.set(key, { until: Date.now() + next, next });
+  }
+
+  private onData(c: Conn, chunk: Buffer): void {
+    if (c.closed) return;
+    const buf = c.pending.length === 0 ? chunk : Buffer.concat([c.pending, chunk]);
+    let off = 0;
+    while (buf.length - off >= 4) {
+      const len = buf.readUInt32BE(off);
+      const limit = c.greeted ? this.maxBundleSize : MAX_HELLO;
+      // An empty frame goes on to be dropped (and counted) as not a tsgroups datagram.
+      if (len > limit) {
+        this.badFrame(c, `a frame length of ${len}`);
+        return;
+      }
+      if (buf.length - off - 4 < len) break;
+      const frame = buf.subarray(off + 4, off + 4 + len);
+      off += 4 + len;
+      if (!c.greeted) {
+        if (!this.onHello(c, frame)) return;
+        continue;
+      }
+      if (!this.onFrame(c, frame)) return;
+    }
+    c.pending = off === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(off));
+  }
+
+  /** @returns false if the connection was closed */
+  private onHello(c: Conn, frame: Buffer): boolean {
+    const p = frame.length > 4 && frame.readUInt32BE(0) === HELLO_MAGIC ? PhysicalAddress.parse(utf8Decode(frame.subarray(4))) : undefined;
+    if (p === undefined) {
+      this.badFrame(c, 'no valid hello');
+      return false;
+    }
+    c.greeted = true;
+    c.peer = p.toString();
+    c.sock.setTimeout(this.connExpireTime);
+    const existing = this.conns.get(c.peer);
+    if (existing === undefined || existing.closed) {
+      this.conns.set(c.peer, c);
+      return true;
+    }
+    // Both dialed: keep the connection the lower address dialed, on both sides.
+    this.stats.duplicateConnections++;
+    const weDialLower = this.localKey < c.peer;
+    if (weDialLower && existing.outbound) {
+      c.sock.end(); // theirs loses; still read what they wrote on it
+    } else {
+      this.conns.set(c.peer, c);
+      existing.sock.end();
+    }
+    return true;
+  }
+
+  /** @returns false if the connection was closed */
+  private onFrame(c: Conn, frame: Buffer): boolean {
+    const res = this.receive(frame);
+    if (res === DropReason.MALFORMED || res === DropReason.NOT_TSGROUPS || res === DropReason.VERSION || res === DropReason.CLUSTER) {
+      this.badFrame(c, `a datagram dropped as ${res}`);
+      return false;
+    }
+    if (typeof res === 'object' && c.peer !== null) {
+      const sender = res.sender;
+      if (sender !== this.localAddress && !this.physical.has(sender)) {
+        const p = PhysicalAddress.parse(c.peer);
+        if (p !== undefined) this.physical.set(sender, p);
+      }
+    }
+    return true;
+  }
+
+  private badFrame(c: Conn, what: string): void {
+    this.stats.badFrames++;
+    this.log.warn(`closed a connection from ${c.sock.remoteAddress ?? '?'}:${c.sock.remotePort ?? '?'}: ${what}`);
+    this.close(c, true);
+  }
+
+  private close(c: Conn, destroy: boolean): void {
+    if (c.closed) return;
+    if (destroy) c.sock.destroy();
+    else c.sock.end();
+    this.forget(c);
+  }
+
+  private forget(c: Conn): void {
+    if (!c.closed) {
+      c.closed = true;
+      this.stats.connectionsClosed++;
+    }
+    this.all.delete(c);
+    if (c.peer !== null && this.conns.get(c.peer) === c) this.conns.delete(c.peer);
+  }
+
+  private forgetLeft(prev: View | null, next: View): void {
+    const now = Date.now();
+    if (prev !== null) for (const m of prev.members) if (!next.containsMember(m)) this.leftAt.set(m, now);
+    for (const [m, t] of this.leftAt) {
+      if (next.containsMember(m)) this.leftAt.delete(m);
+      else if (now - t > LEFT_MEMBER_EXPIRATION) {
+        this.leftAt.delete(m);
+        this.physical.delete(m);
+      }
+    }
+  }
+}
