@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Channel, Message, type ProtocolStack, stackFromXml, TCP, TCPPING, parseInitialHosts } from 'tsgroups';
+import { Address, Channel, Event, EventType, Flag, Message, PhysicalAddress, type ProtocolStack, stackFromXml, TCP, TCPPING, parseInitialHosts } from 'tsgroups';
 import { agreeOn, killAll, MemberProcess, stopMember, waitForAll } from '../packages/cli/src/member-process.js';
 import { introduce, startNode, type Node } from './helpers/bare-stack.js';
 import { closeAll, Recorder, stackXml, uniqueCluster, waitForSameView } from './helpers/cluster.js';
@@ -167,6 +167,74 @@ test('simultaneous dials keep one connection, on both sides, and lose nothing', 
   b.stack.down(new Message(a.address, 'again'));
   await waitUntil(() => a.messages.length === 2 && b.messages.length === 2, 5000, 'the second messages');
   expect(ta.connectionCount + tb.connectionCount).toBe(2);
+});
+
+test('a dial that fails backs off (sends dropped and counted, no dial storm), then dials again and delivers', async () => {
+  const cluster = uniqueCluster('backoff');
+  const [port] = await reservePorts(1);
+  const t = new TCP();
+  t.bindAddr = '127.0.0.1';
+  t.reconnectInterval = 1000; // long enough that the sends below all fall inside it, on a busy machine too
+  const a = await startNode(t, cluster, 'A');
+  nodes.push(a);
+  const peer = Address.random();
+  a.stack.downEvent(new Event(EventType.ADD_PHYSICAL_ADDRESS, { address: peer, physical: PhysicalAddress.of('127.0.0.1', port!), name: 'P' }));
+  a.stack.down(new Message(peer, 'first'));
+  await waitUntil(() => t.stats.socketErrors >= 1 && t.connectionCount === 0, 5000, 'the refused dial');
+  const opened = t.stats.connectionsOpened;
+  for (let i = 0; i < 20; i++) a.stack.down(new Message(peer, `x${i}`).setFlag(Flag.DONT_BUNDLE));
+  expect(t.stats.droppedNoConnection).toBe(20);
+  expect(t.stats.connectionsOpened).toBe(opened); // no dial during the backoff
+  // The peer comes up on that port: after the backoff the next send dials it.
+  const b = new TCP();
+  b.bindAddr = '127.0.0.1';
+  b.bindPort = port!;
+  const bn = await startNode(b, cluster, 'B');
+  nodes.push(bn);
+  a.stack.downEvent(new Event(EventType.ADD_PHYSICAL_ADDRESS, { address: bn.address, physical: PhysicalAddress.of('127.0.0.1', port!), name: 'B' }));
+  await waitUntil(
+    () => {
+      a.stack.down(new Message(bn.address, 'hello'));
+      return bn.messages.length > 0;
+    },
+    5000,
+    'a message after the backoff',
+  );
+});
+
+test('send buffers are bounded: a peer that stops reading makes datagrams drop (counted), never an unbounded queue', async () => {
+  const cluster = uniqueCluster('bounded');
+  // A peer that accepts and never reads.
+  const stalled: Socket[] = [];
+  const server = createServer((s) => {
+    s.pause();
+    stalled.push(s);
+    sockets.push(s);
+  });
+  await new Promise<void>((r) => server.listen({ port: 0, host: '127.0.0.1' }, () => r()));
+  try {
+    const t = new TCP();
+    t.bindAddr = '127.0.0.1';
+    t.maxSendBuffer = 256_000;
+    const a = await startNode(t, cluster, 'A');
+    nodes.push(a);
+    const peer = Address.random();
+    const port = (server.address() as { port: number }).port;
+    a.stack.downEvent(new Event(EventType.ADD_PHYSICAL_ADDRESS, { address: peer, physical: PhysicalAddress.of('127.0.0.1', port), name: 'P' }));
+    const payload = new Uint8Array(30_000);
+    await waitUntil(
+      () => {
+        for (let i = 0; i < 50; i++) a.stack.down(new Message(peer, payload).setFlag(Flag.DONT_BUNDLE));
+        return t.stats.droppedSendBuffer > 0;
+      },
+      10_000,
+      'drops at the bound',
+    );
+    expect(t.connectionCount).toBe(1);
+  } finally {
+    for (const s of stalled) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
 });
 
 test('member processes over tcp.xml: kill -9 of a member is detected; a member restarted on the same port rejoins', async () => {
