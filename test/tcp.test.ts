@@ -237,6 +237,28 @@ test('send buffers are bounded: a peer that stops reading makes datagrams drop (
   }
 });
 
+test('idle connections are closed after conn_expire_time, on both sides; the next send dials again', async () => {
+  const cluster = uniqueCluster('idle');
+  const mk = () => {
+    const t = new TCP();
+    t.bindAddr = '127.0.0.1';
+    t.connExpireTime = 300;
+    return t;
+  };
+  const a = await startNode(mk(), cluster, 'A');
+  nodes.push(a);
+  const b = await startNode(mk(), cluster, 'B');
+  nodes.push(b);
+  introduce([a, b]);
+  const [ta, tb] = [a.transport as TCP, b.transport as TCP];
+  a.stack.down(new Message(b.address, 'one'));
+  await waitUntil(() => b.messages.length === 1, 5000, 'the first message');
+  await waitUntil(() => ta.connectionCount === 0 && tb.connectionCount === 0, 5000, 'the idle connection closed', () => `${ta.connectionCount},${tb.connectionCount}`);
+  a.stack.down(new Message(b.address, 'two'));
+  await waitUntil(() => b.messages.length === 2, 5000, 'the message after the close');
+  expect(b.messages.map((m) => m.getObject<string>())).toEqual(['one', 'two']);
+});
+
 test('member processes over tcp.xml: kill -9 of a member is detected; a member restarted on the same port rejoins', async () => {
   expect(existsSync(cli)).toBe(true);
   const ports = await reservePorts(3);
