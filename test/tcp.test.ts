@@ -282,3 +282,24 @@ test('member processes over tcp.xml: kill -9 of a member is detected; a member r
 }, 60_000);
 
 const tcpStackPath = fileURLToPath(new URL('../stacks/tcp.xml', import.meta.url));
+
+test('member processes over tcp.xml: a partition A,B | C,D splits into two views; after healing, MERGE3 merges them into one', async () => {
+  const ports = await reservePorts(4);
+  const cluster = uniqueCluster('tcpmerge');
+  const names = ['A', 'B', 'C', 'D'];
+  const all = names.map((name, i) => {
+    const p = new MemberProcess({ name, cluster, env: tcpEnv(ports[i]!, ports), stack: tcpStackPath, cli });
+    procs.push(p);
+    return p;
+  });
+  await waitForAll(all, () => all.every((p) => p.address() !== undefined) && agreeOn(all, names), 20_000, 'one view of 4');
+  const [a, b, c, d] = all as [MemberProcess, MemberProcess, MemberProcess, MemberProcess];
+  for (const p of [a, b]) p.send('partition C,D');
+  for (const p of [c, d]) p.send('partition A,B');
+  await waitForAll(all, () => agreeOn([a, b], ['A', 'B']) && agreeOn([c, d], ['C', 'D']), 15_000, 'the views A,B and C,D');
+  const marks = all.map((p) => p.lines.length);
+  for (const p of all) p.send('heal');
+  const merged = (p: MemberProcess, i: number) => p.lines.slice(marks[i]).some((l) => l.event === 'view' && l.merge === true && l.members!.length === 4);
+  await waitForAll(all, () => all.every(merged) && agreeOn(all, names), 20_000, 'one merge view of A,B,C,D');
+  for (const p of all) expect(await stopMember(p)).toBe(0);
+}, 60_000);

@@ -21,8 +21,12 @@ import { Transport } from './transport.js';
 const HELLO_MAGIC = 0x54534743; // 'TSGC'
 /** The longest hello frame taken (magic and `host:port`). */
 const MAX_HELLO = 4 + 300;
-/** How long (ms) the physical address of a member that left is kept (as UDP). */
-const LEFT_MEMBER_EXPIRATION = 60_000;
+/**
+ * How long (ms) a member that left the view still gets multicasts (and its physical address is
+ * kept): subgroups of a partition this long find each other again through MERGE3's announcements
+ * (JGroups keeps its logical address cache 360 s too).
+ */
+const LEFT_MEMBER_EXPIRATION = 360_000;
 
 /** One TCP connection to a peer, in either direction. */
 interface Conn {
@@ -53,7 +57,8 @@ function resolveTcpBindAddr(value: string, source: string): string {
 /**
  * The TCP transport: one connection per pair of members, carrying the same datagrams (bundles and
  * batches) as UDP, each framed by a 4-byte big-endian length. No multicast: a message to all is
- * sent to each member of the view (to every known member before the first view).
+ * sent to each member of the view, and to members that left it in the last 6 minutes (so that
+ * MERGE3 heals partitions); before the first view, to every member discovery found.
  *
  * - **Connections**: a member listens on `bind_addr:bind_port` (the first free port of
  *   `bind_port .. bind_port + port_range`; 0: any). The dialer's first frame is a hello with its
@@ -265,23 +270,31 @@ export class TCP extends Transport {
       this.write(p, data);
       return;
     }
-    const self = this.localAddress;
     const view = this.view;
-    if (view !== null) {
-      for (const m of view.members) {
-        if (m === self) continue;
-        const p = this.physical.get(m);
-        if (p === undefined) this.stats.droppedNoPhysical++;
-        else this.write(p, data);
-      }
-      return;
-    }
-    const seen = new Set<string>();
-    for (const p of this.physical.values()) {
+    // One datagram per listening address: an old and a new incarnation on one port are one process.
+    const seen = new Set<string>([this.localKey]);
+    const sendTo = (p: PhysicalAddress) => {
       const key = p.toString();
-      if (seen.has(key) || key === this.localKey) continue;
+      if (seen.has(key)) return;
       seen.add(key);
       this.write(p, data);
+    };
+    if (view === null) {
+      for (const p of this.physical.values()) sendTo(p);
+      return;
+    }
+    const self = this.localAddress;
+    for (const m of view.members) {
+      if (m === self) continue;
+      const p = this.physical.get(m);
+      if (p === undefined) this.stats.droppedNoPhysical++;
+      else sendTo(p);
+    }
+    // Members that left the view lately too: after a partition heals, MERGE3's announcements
+    // must reach the other side, which no view of ours holds.
+    for (const m of this.leftAt.keys()) {
+      const p = this.physical.get(m);
+      if (p !== undefined) sendTo(p);
     }
   }
 
