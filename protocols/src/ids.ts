@@ -20,5 +20,6 @@ export const ProtocolId = {
   BARRIER: 24,
   SEQUENCER: 25,
   TCPPING: 26,
+  FILE_PING: 27,
   RPC: 30,
 } as const;

@@ -1,5 +1,6 @@
 import { registerBuiltinProtocol } from '@tsgroups/core';
 import { PING } from './discovery/ping.js';
+import { FILE_PING } from './discovery/file-ping.js';
 import { TCPPING } from './discovery/tcpping.js';
 import { SHARED_LOOPBACK_PING } from './discovery/shared-loopback-ping.js';
 import { FD_ALL3 } from './fd/fd-all3.js';
@@ -36,6 +37,7 @@ export function registerBuiltinProtocols(): void {
   registerBuiltinProtocol(TCP);
   registerBuiltinProtocol(PING);
   registerBuiltinProtocol(TCPPING);
+  registerBuiltinProtocol(FILE_PING);
   registerBuiltinProtocol(GMS);
   registerBuiltinProtocol(MFC);
   registerBuiltinProtocol(UFC);
