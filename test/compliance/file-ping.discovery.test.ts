@@ -1,5 +1,5 @@
-// FILE_PING over TCP against the discovery compliance suite (stacks/tcp.xml with FILE_PING in
-// place of TCPPING, a temporary folder per test, removed after), and FILE_PING's own cases:
+// FILE_PING over TCP (stacks/tcp-file.xml) against the discovery compliance suite (a temporary
+// folder per test, removed after), and FILE_PING's own cases:
 // its file at connect and leave, garbage files, stale entries, a folder it cannot write.
 import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,14 +9,19 @@ import { closeAll, stackXml, uniqueCluster, waitForSameView } from '../helpers/c
 import { waitUntil } from '../helpers/wait.js';
 import { discoveryCompliance, quickTimings } from './discovery-compliance.js';
 
-/** tcp.xml with FILE_PING (on `location`) instead of TCPPING; members listen on ports the system picks. */
-function filePingStack(location: string, extra = ''): ProtocolStack {
-  const xml = stackXml('tcp.xml').replace(
-    /<TCPPING[^>]*\/>/,
-    `<FILE_PING location="${location}" write_interval="500ms" stale_limit="2s" timeout="\${TSGROUPS_DISCOVERY_TIMEOUT:1s}" ${extra}/>`,
-  );
-  if (!xml.includes('<FILE_PING')) throw new Error('tcp.xml has no TCPPING element to replace');
-  return stackFromXml(xml, { source: 'tcp.xml+FILE_PING', env: { ...quickTimings, TSGROUPS_BIND_PORT: '0', TSGROUPS_PORT_RANGE: '0' } });
+/** stacks/tcp-file.xml on `location`, quick timings; members listen on ports the system picks. */
+function filePingStack(location: string): ProtocolStack {
+  return stackFromXml(stackXml('tcp-file.xml'), {
+    source: 'tcp-file.xml',
+    env: {
+      ...quickTimings,
+      TSGROUPS_BIND_PORT: '0',
+      TSGROUPS_PORT_RANGE: '0',
+      TSGROUPS_FILE_PING_LOCATION: location,
+      TSGROUPS_FILE_PING_WRITE_INTERVAL: '500ms',
+      TSGROUPS_FILE_PING_STALE_LIMIT: '2s',
+    },
+  });
 }
 
 discoveryCompliance('FILE_PING', async () => {
@@ -71,6 +76,11 @@ describe('FILE_PING', () => {
     const left = await readdir(folder);
     expect(left).not.toContain(`${ghost.toUUIDString()}.json`);
     expect(left).toContain('garbage.json');
+  });
+
+  test('stacks/tcp-file.xml is tcp.xml with FILE_PING in place of TCPPING', () => {
+    const names = (xml: string) => [...xml.replace(/<!--[\s\S]*?-->/g, '').matchAll(/<([A-Z][A-Z0-9_]*)\b/g)].map((m) => m[1]);
+    expect(names(stackXml('tcp-file.xml'))).toEqual(names(stackXml('tcp.xml')).map((n) => (n === 'TCPPING' ? 'FILE_PING' : n)));
   });
 
   test('a location that cannot be written fails connect with an error naming the folder', async () => {
