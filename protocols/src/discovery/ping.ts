@@ -1,17 +1,20 @@
 import {
   Address,
+  ConfigError,
   Event,
   EventType,
   Flag,
   Message,
   NameCache,
   PhysicalAddress,
+  type ProtocolStack,
   type PropertyDecls,
   type ScheduledTask,
   ViewId,
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
+import { UDP } from '../transport/udp.js';
 import { Discovery } from './discovery.js';
 import type { FindMembersRequest, PingData } from './ping-data.js';
 
@@ -65,6 +68,22 @@ export class PING extends Discovery {
 
   override getStats(): Record<string, number> {
     return { ...this.stats };
+  }
+
+  /**
+   * PING finds members by IP multicast only (as in JGroups): over UDP with ip_mcast="false" its
+   * requests would reach nobody, so such a stack is refused. Subclasses that send their requests
+   * elsewhere too (TCPPING's list) are not PING itself and pass.
+   */
+  override checkConfig(stack: ProtocolStack): void {
+    const t = stack.getTransport();
+    if (this.constructor === PING && t instanceof UDP && !t.ipMcast) {
+      throw new ConfigError(
+        'ERR_CONFIG_BAD_VALUE',
+        'UDP ip_mcast="false" leaves PING without a way to find members (PING discovers by IP multicast): use TCPPING (initial_hosts) or FILE_PING instead of PING, or ip_mcast="true"',
+        { source: stack.source, element: 'UDP', attribute: 'ip_mcast' },
+      );
+    }
   }
 
   override selfData(): PingData | undefined {

@@ -1,7 +1,7 @@
 import { ConfigError, Flag, Message, PhysicalAddress, type PropertyDecls } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
-import { TCP } from '../transport/tcp.js';
+import { Transport } from '../transport/transport.js';
 import { PING, toWire } from './ping.js';
 
 /**
@@ -34,8 +34,9 @@ export function parseInitialHosts(text: string, portRange: number): PhysicalAddr
  * each discovery request also goes straight to every address of a static list
  * (`initial_hosts="host[port],host[port]"`, each probed over `port .. port + port_range`), so a
  * member finds the others before it knows any of them. Members need not all be listed: one that
- * is reached answers, and then knows the requester too. Needs TCP below (its sends to an address
- * that names no member yet); over another transport only PING's multicast goes out.
+ * is reached answers, and then knows the requester too. Needs a transport that sends to an
+ * address that names no member yet: TCP, or UDP (with ip_mcast="false" too, where PING itself is
+ * refused); over another transport only PING's multicast goes out.
  */
 export class TCPPING extends PING {
   static override readonly protocolName = 'TCPPING';
@@ -69,14 +70,14 @@ export class TCPPING extends PING {
 
   protected override sendRequest(): void {
     super.sendRequest();
-    const tcp = this.stack.findProtocol(TCP);
+    const transport = this.stack.getTransport();
     const self = this.selfData();
-    if (tcp === undefined || self === undefined) return;
+    if (!(transport instanceof Transport) || self === undefined) return;
     for (const to of this.hosts) {
       const msg = new Message(null)
         .setFlag(Flag.OOB, Flag.DONT_LOOPBACK)
         .putHeader(this.id, { type: tsgroups.protocols.PingHeader.Type.GET_MBRS_REQ, data: toWire(self) });
-      tcp.sendToPhysical(to, msg);
+      transport.sendToPhysical(to, msg);
     }
   }
 }

@@ -5,9 +5,7 @@ import {
   bindAddressError,
   ConfigError,
   DropReason,
-  encodeDatagram,
   EventType,
-  type Message,
   PhysicalAddress,
   type PropertyDecls,
   resolveBindAddress,
@@ -237,26 +235,11 @@ export class TCP extends Transport {
     return { ...super.getStats(), physicalAddresses: this.physical.size, connections: this.all.size, boundPort: this.boundPort };
   }
 
-  /**
-   * Sends a message, as a multicast datagram of its own, straight to a listening address (discovery by a static list,
-   * TCPPING, before the member there is known by its address).
-   */
-  sendToPhysical(to: PhysicalAddress, msg: Message): void {
-    const cluster = this.clusterBytes;
-    const local = this.localAddress;
-    if (!this.isRunning() || cluster === null || local === null || to.toString() === this.localKey) return;
-    if (msg.src === null) msg.src = local;
-    let data: Uint8Array;
-    try {
-      data = encodeDatagram(cluster, local, null, [msg]);
-    } catch (err) {
-      this.stats.droppedEncoding++;
-      this.log.error(`cannot encode ${msg}; dropped`, err);
-      return;
-    }
-    this.stats.msgsSent++;
-    this.stats.datagramsSent++;
-    this.stats.bytesSent += data.length;
+  protected override canSendToPhysical(to: PhysicalAddress): boolean {
+    return to.toString() !== this.localKey;
+  }
+
+  protected override writeToPhysical(to: PhysicalAddress, data: Uint8Array): void {
     this.write(to, data);
   }
 
@@ -270,32 +253,7 @@ export class TCP extends Transport {
       this.write(p, data);
       return;
     }
-    const view = this.view;
-    // One datagram per listening address: an old and a new incarnation on one port are one process.
-    const seen = new Set<string>([this.localKey]);
-    const sendTo = (p: PhysicalAddress) => {
-      const key = p.toString();
-      if (seen.has(key)) return;
-      seen.add(key);
-      this.write(p, data);
-    };
-    if (view === null) {
-      for (const p of this.physical.values()) sendTo(p);
-      return;
-    }
-    const self = this.localAddress;
-    for (const m of view.members) {
-      if (m === self) continue;
-      const p = this.physical.get(m);
-      if (p === undefined) this.stats.droppedNoPhysical++;
-      else sendTo(p);
-    }
-    // Members that left the view lately too: after a partition heals, MERGE3's announcements
-    // must reach the other side, which no view of ours holds.
-    for (const m of this.leftAt.keys()) {
-      const p = this.physical.get(m);
-      if (p !== undefined) sendTo(p);
-    }
+    this.stats.droppedNoPhysical += this.forEachMulticastTarget(this.physical, this.leftAt.keys(), this.localPhysical, (p) => this.write(p, data));
   }
 
   // ---- internals ----

@@ -14,6 +14,7 @@ import {
   type Message,
   MessageBatch,
   type MessageSizeLimit,
+  type PhysicalAddress,
   Protocol,
   type PropertyDecls,
   utf8Encode,
@@ -260,6 +261,81 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
 
   protected isRunning(): boolean {
     return this.running;
+  }
+
+  /**
+   * Sends a message, as a multicast datagram of its own, straight to a physical address (discovery
+   * by a static list, TCPPING, before the member there is known by its logical address). Does
+   * nothing on a transport that cannot address a physical address ({@link canSendToPhysical}).
+   */
+  sendToPhysical(to: PhysicalAddress, msg: Message): void {
+    const cluster = this.clusterBytes;
+    const local = this.localAddress;
+    if (!this.running || cluster === null || local === null || !this.canSendToPhysical(to)) return;
+    if (msg.src === null) msg.src = local;
+    let data: Uint8Array;
+    try {
+      data = encodeDatagram(cluster, local, null, [msg]);
+    } catch (err) {
+      this.stats.droppedEncoding++;
+      this.log.error(`cannot encode ${msg}; dropped`, err);
+      return;
+    }
+    this.stats.msgsSent++;
+    this.stats.datagramsSent++;
+    this.stats.bytesSent += data.length;
+    this.writeToPhysical(to, data);
+  }
+
+  /** Whether {@link sendToPhysical} can reach `to` (false by default; never this member's own address). */
+  protected canSendToPhysical(_to: PhysicalAddress): boolean {
+    return false;
+  }
+
+  /** Sends an encoded datagram to a physical address; transports that can override it with {@link canSendToPhysical}. */
+  protected writeToPhysical(_to: PhysicalAddress, _data: Uint8Array): void {}
+
+  /**
+   * Where a multicast goes on a network without multicast (TCP; UDP with ip_mcast off): one copy
+   * per distinct physical address, never this member's own (an old and a new incarnation on one
+   * address are one process). Before the first view, to every member discovery found; then to the
+   * members of the view, and to members that left it lately (`departed`): after a partition heals,
+   * MERGE3's announcements must reach the other side, which no view of ours holds. Members long
+   * gone are not in `departed`, so nothing goes to them.
+   * @returns how many view members had no known physical address (their copy was not sent)
+   */
+  protected forEachMulticastTarget(
+    physical: ReadonlyMap<Address, PhysicalAddress>,
+    departed: Iterable<Address>,
+    own: PhysicalAddress | undefined,
+    send: (to: PhysicalAddress) => void,
+  ): number {
+    const seen = new Set<string>();
+    if (own !== undefined) seen.add(own.toString());
+    const sendOnce = (p: PhysicalAddress) => {
+      const key = p.toString();
+      if (seen.has(key)) return;
+      seen.add(key);
+      send(p);
+    };
+    const view = this.view;
+    if (view === null) {
+      for (const p of physical.values()) sendOnce(p);
+      return 0;
+    }
+    let unknown = 0;
+    const self = this.localAddress;
+    for (const m of view.members) {
+      if (m === self) continue;
+      const p = physical.get(m);
+      if (p === undefined) unknown++;
+      else sendOnce(p);
+    }
+    for (const m of departed) {
+      const p = physical.get(m);
+      if (p !== undefined) sendOnce(p);
+    }
+    return unknown;
   }
 
   private passUp(batch: MessageBatch): void {

@@ -21,8 +21,12 @@ const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 
 /** The address-map entries kept at most (addresses are new on every connect, so it is bounded). */
 const MAX_PHYSICAL_ENTRIES = 10_000;
-/** How long (ms) the physical address of a member that left is kept. */
-const LEFT_MEMBER_EXPIRATION = 60_000;
+/**
+ * How long (ms) the physical address of a member that left is kept (and, with ip_mcast off, it
+ * still gets multicasts): subgroups of a partition this long find each other again through
+ * MERGE3's announcements, as over TCP.
+ */
+const LEFT_MEMBER_EXPIRATION = 360_000;
 
 /**
  * Resolves a `bind_addr` value to an IPv4 address: an IPv4 literal, `loopback`/`localhost`
@@ -52,6 +56,12 @@ export function resolveBindAddr(value: string, source = 'code'): string {
  * and from the source of datagrams that arrive on the unicast socket. A message to a member
  * whose physical address is unknown is dropped and counted (`droppedNoPhysical`).
  *
+ * With `ip_mcast="false"` no multicast socket is opened or joined: a multicast is sent as the
+ * same datagram, unicast, to each member of the view and to members that left it in the last
+ * minute (so that MERGE3 heals partitions), never to members gone longer; before the first view,
+ * to every member discovery found. Discovery must then not rely on multicast either: PING is
+ * refused (use TCPPING or FILE_PING).
+ *
  * Sockets are created and bound, and closed, with dgram-as-promised (its Promises fit the
  * async lifecycle). The hot path uses the underlying `node:dgram` socket directly, with one
  * callback shared by all sends (no Promise or closure per datagram; dgram-as-promised's send
@@ -74,7 +84,7 @@ export class UDP extends Transport {
     mcastAddr: { type: 'multicast-address', description: 'Multicast group address (IPv4, 224.0.0.0/4)' },
     mcastPort: { type: 'int', min: 1, max: 65535, description: 'Port of the multicast socket' },
     ipTtl: { type: 'int', min: 0, max: 255, description: 'TTL of multicasts (0: they never leave the machine)' },
-    ipMcast: { type: 'boolean', description: 'Multicast to all; if false, a copy is sent to each known member' },
+    ipMcast: { type: 'boolean', description: 'Multicast to all; if false, a unicast copy goes to each member (discovery by TCPPING or FILE_PING)' },
     // Node's setRecvBufferSize/setSendBufferSize take a 32-bit int; the kernel caps them lower.
     ucastRecvBufSize: { type: 'size', max: MAX_SOCKET_BUFFER, description: 'Receive buffer of the unicast socket (0: OS default)' },
     ucastSendBufSize: { type: 'size', max: MAX_SOCKET_BUFFER, description: 'Send buffer of the unicast socket (0: OS default)' },
@@ -217,8 +227,10 @@ export class UDP extends Transport {
         sock.send(data, this.mcastPort, this.mcastAddr, this.onSent);
         return;
       }
-      const self = this.localAddress;
-      for (const [addr, p] of this.physical) if (addr !== self) sock.send(data, p.port, p.host, this.onSent);
+      // No IP multicast: the same bytes to each member (and recently departed one) as a unicast.
+      this.stats.droppedNoPhysical += this.forEachMulticastTarget(this.physical, this.leftAt.keys(), this.localPhysical, (p) =>
+        sock.send(data, p.port, p.host, this.onSent),
+      );
       return;
     }
     const p = this.physical.get(dest);
@@ -228,6 +240,14 @@ export class UDP extends Transport {
       return;
     }
     sock.send(data, p.port, p.host, this.onSent);
+  }
+
+  protected override canSendToPhysical(to: PhysicalAddress): boolean {
+    return this.localPhysical !== undefined && to.toString() !== this.localPhysical.toString();
+  }
+
+  protected override writeToPhysical(to: PhysicalAddress, data: Uint8Array): void {
+    this.sock?.send(data, to.port, to.host, this.onSent);
   }
 
   /**
