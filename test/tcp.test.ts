@@ -9,21 +9,9 @@ import { agreeOn, killAll, MemberProcess, stopMember, waitForAll } from '../pack
 import { introduce, startNode, type Node } from './helpers/bare-stack.js';
 import { closeAll, Recorder, stackXml, uniqueCluster, waitForSameView } from './helpers/cluster.js';
 import { waitUntil } from './helpers/wait.js';
+import { reservePorts } from './compliance/reserve-ports.js';
 
 const cli = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
-
-/** `n` ports free on 127.0.0.1 right now (listened on, then released). */
-async function reservePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-      const s = createServer();
-      s.listen({ port: 0, host: '127.0.0.1' }, () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
-}
 
 /** The variables of stacks/tcp.xml for a member on `port` of a cluster on `ports`, quick timings. */
 function tcpEnv(port: number, ports: number[]): Record<string, string> {

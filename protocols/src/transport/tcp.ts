@@ -2,18 +2,15 @@ import { createConnection, createServer, isIPv4, type Server, type Socket } from
 import {
   type Address,
   type AnyEvent,
-  bindAddressError,
-  ConfigError,
   DropReason,
   EventType,
   PhysicalAddress,
   type PropertyDecls,
-  resolveBindAddress,
   utf8Decode,
   utf8Encode,
   type View,
 } from '@tsgroups/core';
-import { Transport } from './transport.js';
+import { resolveTransportBindAddr, Transport } from './transport.js';
 
 /** The first frame of every connection names the dialer's listening address: this magic, then `host:port`. */
 const HELLO_MAGIC = 0x54534743; // 'TSGC'
@@ -42,15 +39,6 @@ interface Conn {
   closed: boolean;
 }
 
-/**
- * Resolves a `bind_addr` value as UDP does (an IPv4 literal, `loopback`, `site_local`, an interface name).
- * @throws ConfigError if nothing matches
- */
-function resolveTcpBindAddr(value: string, source: string): string {
-  const ip = resolveBindAddress(value);
-  if (ip !== undefined) return ip;
-  throw new ConfigError('ERR_CONFIG_BAD_VALUE', `TCP bind_addr: ${bindAddressError(value)}`, { source, element: 'TCP', attribute: 'bind_addr' });
-}
 
 /**
  * The TCP transport: one connection per pair of members, carrying the same datagrams (bundles and
@@ -162,11 +150,11 @@ export class TCP extends Transport {
   }
 
   override init(): void {
-    this.resolvedBindAddr = resolveTcpBindAddr(this.bindAddr, this.stack.source);
+    this.resolvedBindAddr = resolveTransportBindAddr('TCP', this.bindAddr, this.stack.source);
   }
 
   override async start(): Promise<void> {
-    const host = (this.resolvedBindAddr = resolveTcpBindAddr(this.bindAddr, this.stack.source));
+    const host = (this.resolvedBindAddr = resolveTransportBindAddr('TCP', this.bindAddr, this.stack.source));
     const last = this.bindPort === 0 ? 0 : Math.min(65535, this.bindPort + this.portRange);
     let lastErr: unknown;
     for (let port = this.bindPort; port <= last; port++) {

@@ -19,6 +19,9 @@ import {
   type PropertyDecls,
   utf8Encode,
   type View,
+  bindAddressError,
+  ConfigError,
+  resolveBindAddress,
 } from '@tsgroups/core';
 
 /** Per-destination queue of messages waiting for the end of the event-loop turn. */
@@ -43,6 +46,18 @@ export const HEADER_RESERVE = 128;
 
 /** How often (ms) the same kind of send failure is logged at most; the others are counted. */
 const SEND_ERROR_LOG_INTERVAL = 10_000;
+
+/**
+ * Resolves a transport's `bind_addr` value to an IPv4 address: an IPv4 literal,
+ * `loopback`/`localhost` (127.0.0.1), `site_local` (the first private IPv4 of a non-internal
+ * interface), or the name of a network interface (its first IPv4 address).
+ * @throws ConfigError naming `element` (UDP, TCP ...) and its `bind_addr` if nothing matches
+ */
+export function resolveTransportBindAddr(element: string, value: string, source = 'code'): string {
+  const ip = resolveBindAddress(value);
+  if (ip !== undefined) return ip;
+  throw new ConfigError('ERR_CONFIG_BAD_VALUE', `${element} bind_addr: ${bindAddressError(value)}`, { source, element, attribute: 'bind_addr' });
+}
 
 /**
  * The base of every transport (the bottom protocol). It owns what all transports share:

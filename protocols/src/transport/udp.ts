@@ -2,17 +2,15 @@ import type { RemoteInfo, Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import {
   type Address,
-  bindAddressError,
   ConfigError,
   type AnyEvent,
   EventType,
   PhysicalAddress,
   type PropertyDecls,
-  resolveBindAddress,
   type View,
 } from '@tsgroups/core';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
-import { Transport } from './transport.js';
+import { resolveTransportBindAddr, Transport } from './transport.js';
 
 /** The largest UDP payload over IPv4: 65,535 bytes less the IP (20) and UDP (8) headers. */
 export const UDP_MAX_DATAGRAM = 65_507;
@@ -28,16 +26,9 @@ const MAX_PHYSICAL_ENTRIES = 10_000;
  */
 const LEFT_MEMBER_EXPIRATION = 360_000;
 
-/**
- * Resolves a `bind_addr` value to an IPv4 address: an IPv4 literal, `loopback`/`localhost`
- * (127.0.0.1), `site_local` (the first private IPv4 of a non-internal interface), or the name of
- * a network interface (its first IPv4 address).
- * @throws ConfigError if nothing matches
- */
+/** Resolves UDP's `bind_addr` (see {@link resolveTransportBindAddr}). */
 export function resolveBindAddr(value: string, source = 'code'): string {
-  const ip = resolveBindAddress(value);
-  if (ip !== undefined) return ip;
-  throw new ConfigError('ERR_CONFIG_BAD_VALUE', `UDP bind_addr: ${bindAddressError(value)}`, { source, element: 'UDP', attribute: 'bind_addr' });
+  return resolveTransportBindAddr('UDP', value, source);
 }
 
 /**
@@ -58,7 +49,7 @@ export function resolveBindAddr(value: string, source = 'code'): string {
  *
  * With `ip_mcast="false"` no multicast socket is opened or joined: a multicast is sent as the
  * same datagram, unicast, to each member of the view and to members that left it in the last
- * minute (so that MERGE3 heals partitions), never to members gone longer; before the first view,
+ * 6 minutes (so that MERGE3 heals partitions), never to members gone longer; before the first view,
  * to every member discovery found. Discovery must then not rely on multicast either: PING is
  * refused (use TCPPING or FILE_PING).
  *
