@@ -21,5 +21,7 @@ export const ProtocolId = {
   SEQUENCER: 25,
   TCPPING: 26,
   FILE_PING: 27,
+  REDIS_PING: 28,
+  DNS_PING: 29,
   RPC: 30,
 } as const;
