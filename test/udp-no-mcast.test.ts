@@ -3,23 +3,10 @@
 // 127.0.0.1. A cluster forms, multicasts arrive exactly once and in order, a leave is handled, a
 // partition (DISCARD) heals into a MergeView (MERGE3's announcements reach the members that left
 // the view), and PING with ip_mcast="false" is refused.
-import { createSocket } from 'node:dgram';
 import { Channel, ConfigError, MergeView, type ProtocolStack, stackFromXml, TCPPING, UDP } from 'tsgroups';
 import { closeAll, discardOf, Recorder, stackXml, uniqueCluster, waitForSameView } from './helpers/cluster.js';
+import { reserveUdpPorts } from './compliance/reserve-ports.js';
 import { waitUntil } from './helpers/wait.js';
-
-/** `n` UDP ports free on 127.0.0.1 right now (bound, then released). */
-async function reserveUdpPorts(n: number): Promise<number[]> {
-  const socks = await Promise.all(
-    Array.from({ length: n }, () => {
-      const s = createSocket('udp4');
-      return new Promise<typeof s>((resolve) => s.bind({ port: 0, address: '127.0.0.1' }, () => resolve(s)));
-    }),
-  );
-  const ports = socks.map((s) => s.address().port);
-  await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
-}
 
 /** stacks/udp.xml with PING replaced by TCPPING (or kept), DISCARD above UDP, quick timings. */
 function noMcastStack(port: number, ports: number[], discovery: 'TCPPING' | 'PING' = 'TCPPING', ipMcast = 'false'): ProtocolStack {

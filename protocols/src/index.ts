@@ -10,6 +10,7 @@ export { SHARED_LOOPBACK_PING } from './discovery/shared-loopback-ping.js';
 export { PING } from './discovery/ping.js';
 export { TCPPING, parseInitialHosts } from './discovery/tcpping.js';
 export { FILE_PING, clusterFolderName } from './discovery/file-ping.js';
+export { DNS_PING, type DnsRecordType } from './discovery/dns-ping.js';
 export { RegistryPing, parseRegistryEntry, type RegistryStore, type StoredEntry, type RegistryEntry, type RegistryCounts } from './discovery/registry-ping.js';
 export { GMS } from './gms/gms.js';
 export { CreditQueue, FlowControl } from './flow/flow-control.js';

@@ -14,6 +14,7 @@ import {
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
+import { Transport } from '../transport/transport.js';
 import { UDP } from '../transport/udp.js';
 import { Discovery } from './discovery.js';
 import type { FindMembersRequest, PingData } from './ping-data.js';
@@ -123,12 +124,29 @@ export class PING extends Discovery {
     });
   }
 
-  /** Multicasts a GET_MBRS_REQ with this member's current data (TCPPING also sends it to its static list). */
+  /** Multicasts a GET_MBRS_REQ with this member's current data (TCPPING and DNS_PING also send it to their lists: {@link sendRequestTo}). */
   protected sendRequest(): void {
     const self = this.selfData();
     if (self === undefined) return;
     this.stats.requestsSent++;
     this.send(null, T.GET_MBRS_REQ, self);
+  }
+
+  /**
+   * Sends a GET_MBRS_REQ straight to each physical address (TCPPING's list, DNS_PING's records),
+   * for members this one cannot name yet. Does nothing over a transport that cannot send to a
+   * physical address.
+   */
+  protected sendRequestTo(targets: readonly PhysicalAddress[]): void {
+    const transport = this.stack.getTransport();
+    const self = this.selfData();
+    if (!(transport instanceof Transport) || self === undefined) return;
+    for (const to of targets) {
+      const msg = new Message(null)
+        .setFlag(Flag.OOB, Flag.DONT_LOOPBACK)
+        .putHeader(this.id, { type: T.GET_MBRS_REQ, data: toWire(self) });
+      transport.sendToPhysical(to, msg);
+    }
   }
 
   // ---- internals ----

@@ -1,8 +1,6 @@
-import { ConfigError, Flag, Message, PhysicalAddress, type PropertyDecls } from '@tsgroups/core';
-import { tsgroups } from '../generated/headers.js';
+import { ConfigError, PhysicalAddress, type PropertyDecls } from '@tsgroups/core';
 import { ProtocolId } from '../ids.js';
-import { Transport } from '../transport/transport.js';
-import { PING, toWire } from './ping.js';
+import { PING } from './ping.js';
 
 /**
  * Parses `host[port],host[port]` (JGroups' initial_hosts form; `host:port` is taken too) and
@@ -70,14 +68,6 @@ export class TCPPING extends PING {
 
   protected override sendRequest(): void {
     super.sendRequest();
-    const transport = this.stack.getTransport();
-    const self = this.selfData();
-    if (!(transport instanceof Transport) || self === undefined) return;
-    for (const to of this.hosts) {
-      const msg = new Message(null)
-        .setFlag(Flag.OOB, Flag.DONT_LOOPBACK)
-        .putHeader(this.id, { type: tsgroups.protocols.PingHeader.Type.GET_MBRS_REQ, data: toWire(self) });
-      transport.sendToPhysical(to, msg);
-    }
+    this.sendRequestTo(this.hosts);
   }
 }

@@ -14,7 +14,9 @@ import {
   type View,
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
+import type { PingData } from '../discovery/ping-data.js';
 import { ProtocolId } from '../ids.js';
+import { Transport } from '../transport/transport.js';
 
 const Merge3Header = tsgroups.protocols.Merge3Header;
 type Header = tsgroups.protocols.Merge3Header.$Properties;
@@ -26,6 +28,12 @@ type Header = tsgroups.protocols.Merge3Header.$Properties;
  * coordinator, the group has split and can talk again: the coordinator with the lowest address
  * among them is the merge leader, and passes MERGE up with the coordinators to merge (GMS does
  * the merge). Other coordinators stay quiet, so one merge runs at a time.
+ *
+ * Without IP multicast (TCP, UDP with ip_mcast off) an INFO reaches only the view and members
+ * that left it lately (the transport's logical_addr_cache_expiration): after a longer partition
+ * nobody on one side would hear of the other. So there a coordinator also runs a discovery round
+ * (FIND_MBRS: TCPPING's list, FILE_PING's folder ...) each time it would send an INFO, and counts
+ * every coordinator that answers from outside its view, as JGroups' MERGE3 does.
  */
 export class MERGE3 extends Protocol {
   static override readonly protocolName = 'MERGE3';
@@ -49,7 +57,9 @@ export class MERGE3 extends Protocol {
   private readonly coords = new Map<Address, string>();
   private infoTask: ScheduledTask | null = null;
   private checkTask: ScheduledTask | null = null;
-  readonly stats = { infosSent: 0, infosReceived: 0, mergesTriggered: 0 };
+  /** Whether a discovery round of this protocol is under way (one at a time). */
+  private discovering = false;
+  readonly stats = { infosSent: 0, infosReceived: 0, mergesTriggered: 0, discoveryRounds: 0, coordsDiscovered: 0 };
 
   override checkConfig(stack: ProtocolStack): void {
     if (this.minInterval > this.maxInterval) {
@@ -126,6 +136,33 @@ export class MERGE3 extends Protocol {
     this.stats.infosSent++;
     // DONT_LOOPBACK: a member needs no INFO from itself; it adds its own view at the check.
     void this.downProt.down(new Message(null).setFlag(Flag.OOB, Flag.DONT_LOOPBACK).putHeader(this.id, h));
+    const transport = this.stack.getTransport();
+    if (view.getCoord() === self && transport instanceof Transport && !transport.supportsMulticasting) this.discoverCoords();
+  }
+
+  /** Counts the coordinators outside the view that a discovery round finds (see the class comment). */
+  private discoverCoords(): void {
+    if (this.discovering) return;
+    const found = this.downProt.downEvent(new Event(EventType.FIND_MBRS, undefined)) as Promise<PingData[]> | undefined;
+    if (found === undefined) return; // no discovery protocol below
+    this.discovering = true;
+    this.stats.discoveryRounds++;
+    found.then(
+      (list) => {
+        this.discovering = false;
+        const view = this.view;
+        if (view === null) return;
+        for (const d of list) {
+          if (!d.isCoord || view.containsMember(d.address)) continue;
+          this.stats.coordsDiscovered++;
+          this.coords.set(d.address, d.viewId === undefined ? '?' : `${d.viewId.creator}|${d.viewId.id}`);
+        }
+      },
+      (err: unknown) => {
+        this.discovering = false;
+        this.log.debug(`MERGE3: a discovery round failed: ${String(err)}`);
+      },
+    );
   }
 
   private check(): void {

@@ -8,7 +8,6 @@ import {
   type PropertyDecls,
   utf8Decode,
   utf8Encode,
-  type View,
 } from '@tsgroups/core';
 import { resolveTransportBindAddr, Transport } from './transport.js';
 
@@ -16,13 +15,6 @@ import { resolveTransportBindAddr, Transport } from './transport.js';
 const HELLO_MAGIC = 0x54534743; // 'TSGC'
 /** The longest hello frame taken (magic and `host:port`). */
 const MAX_HELLO = 4 + 300;
-/**
- * How long (ms) a member that left the view still gets multicasts (and its physical address is
- * kept): subgroups of a partition this long find each other again through MERGE3's announcements
- * (JGroups keeps its logical address cache 360 s too).
- */
-const LEFT_MEMBER_EXPIRATION = 360_000;
-
 /** One TCP connection to a peer, in either direction. */
 interface Conn {
   readonly sock: Socket;
@@ -113,7 +105,6 @@ export class TCP extends Transport {
   /** Every open connection (those in `conns`, accepted ones before their hello, losers draining). */
   private readonly all = new Set<Conn>();
   private readonly physical = new Map<Address, PhysicalAddress>();
-  private readonly leftAt = new Map<Address, number>();
   /** Per peer key: until when sends are dropped after a failed dial, and the next backoff. */
   private readonly backoff = new Map<string, { until: number; next: number }>();
 
@@ -192,15 +183,17 @@ export class TCP extends Transport {
     for (const c of [...this.all]) this.close(c, true);
     this.conns.clear();
     this.physical.clear();
-    this.leftAt.clear();
     this.backoff.clear();
     this.localPhysical = undefined;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  override downEvent(evt: AnyEvent): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.forgetLeft(this.view, evt.arg);
-    return super.downEvent(evt);
+  override get supportsMulticasting(): boolean {
+    return false;
+  }
+
+  protected override forgetPhysical(member: Address): void {
+    this.physical.delete(member);
   }
 
   protected override handleDownEvent(evt: AnyEvent): unknown {
@@ -241,7 +234,7 @@ export class TCP extends Transport {
       this.write(p, data);
       return;
     }
-    this.stats.droppedNoPhysical += this.forEachMulticastTarget(this.physical, this.leftAt.keys(), this.localPhysical, (p) => this.write(p, data));
+    this.stats.droppedNoPhysical += this.forEachMulticastTarget(this.physical, this.localPhysical, (p) => this.write(p, data));
   }
 
   // ---- internals ----
@@ -414,15 +407,4 @@ export class TCP extends Transport {
     if (c.peer !== null && this.conns.get(c.peer) === c) this.conns.delete(c.peer);
   }
 
-  private forgetLeft(prev: View | null, next: View): void {
-    const now = Date.now();
-    if (prev !== null) for (const m of prev.members) if (!next.containsMember(m)) this.leftAt.set(m, now);
-    for (const [m, t] of this.leftAt) {
-      if (next.containsMember(m)) this.leftAt.delete(m);
-      else if (now - t > LEFT_MEMBER_EXPIRATION) {
-        this.leftAt.delete(m);
-        this.physical.delete(m);
-      }
-    }
-  }
 }

@@ -17,12 +17,14 @@ import {
   type PhysicalAddress,
   Protocol,
   type PropertyDecls,
+  type ScheduledTask,
   utf8Encode,
   type View,
   bindAddressError,
   ConfigError,
   resolveBindAddress,
 } from '@tsgroups/core';
+import { DepartedMembers } from './departed-members.js';
 
 /** Per-destination queue of messages waiting for the end of the event-loop turn. */
 class Bundle {
@@ -84,10 +86,21 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
     // A transport with another limit redeclares maxBundleSize (UDP: the IPv4 datagram limit).
     maxBundleSize: { type: 'size', min: 1024, max: 65_507, description: 'Largest datagram the bundler builds' },
     loopback: { type: 'boolean', description: 'Deliver own multicasts locally instead of waiting for them from the network' },
+    logicalAddrCacheExpiration: {
+      type: 'duration',
+      min: 1,
+      description: 'How long the physical address of a member that left the view is kept (without IP multicast, it still gets multicasts meanwhile)',
+    },
   };
 
   maxBundleSize = 64_000;
   loopback = true;
+  /** 360 s, as JGroups' logical address cache. */
+  logicalAddrCacheExpiration = 360_000;
+
+  /** Members that left the view lately (see {@link DepartedMembers}). */
+  protected readonly departed = new DepartedMembers(this.logicalAddrCacheExpiration);
+  private expireTask: ScheduledTask | null = null;
 
   protected clusterName: string | null = null;
   protected clusterBytes: Uint8Array | null = null;
@@ -128,6 +141,8 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
     sendErrors: 0,
     /** Datagrams whose encoded length differed from the computed one (a header codec's size() is wrong). */
     sizeMismatches: 0,
+    /** Members that left the view and whose physical address was forgotten (logical_addr_cache_expiration). */
+    departedForgotten: 0,
   };
 
   /** Sends one encoded datagram to `dest`, or to every member when `dest` is null. */
@@ -135,6 +150,10 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
 
   override start(): void | Promise<void> {
     this.running = true;
+    this.departed.expiration = this.logicalAddrCacheExpiration;
+    // Departed members are forgotten on time even when no view change comes to do it.
+    const every = Math.max(100, Math.min(60_000, Math.round(this.logicalAddrCacheExpiration / 4)));
+    this.expireTask = this.timer.scheduleWithFixedDelay(every, every, () => this.expireDeparted());
     this.computeEnvelopes();
     this.stack.setMessageSizeLimit(this);
   }
@@ -146,6 +165,29 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
     this.bundles.clear();
     this.loopbackQueue = [];
     this.flushTask?.cancel();
+    this.expireTask?.cancel();
+    this.expireTask = null;
+    this.departed.clear();
+  }
+
+  /**
+   * Whether a message to all goes out as one IP multicast reaching every member, also those of
+   * other subgroups (true here and for UDP with ip_mcast). When false (TCP, UDP without
+   * ip_mcast) it reaches only the view and lately departed members, so MERGE3 also looks for
+   * other subgroups through discovery.
+   */
+  get supportsMulticasting(): boolean {
+    return true;
+  }
+
+  /** Forgets how to reach a member that left the view longer than logical_addr_cache_expiration ago. */
+  protected forgetPhysical(_member: Address): void {}
+
+  private expireDeparted(): void {
+    for (const m of this.departed.expire(Date.now())) {
+      this.stats.departedForgotten++;
+      this.forgetPhysical(m);
+    }
   }
 
   /**
@@ -209,7 +251,10 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
         this.computeEnvelopes();
         return undefined;
       case EventType.VIEW_CHANGE:
+        // Not at once: a leaver still has to receive its LEAVE_RSP and view acknowledgements.
+        this.departed.viewChanged(this.view, evt.arg, Date.now());
         this.view = evt.arg;
+        this.expireDeparted();
         return undefined;
       case EventType.DISCONNECT:
         this.flush();
@@ -321,7 +366,6 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
    */
   protected forEachMulticastTarget(
     physical: ReadonlyMap<Address, PhysicalAddress>,
-    departed: Iterable<Address>,
     own: PhysicalAddress | undefined,
     send: (to: PhysicalAddress) => void,
   ): number {
@@ -346,7 +390,7 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
       if (p === undefined) unknown++;
       else sendOnce(p);
     }
-    for (const m of departed) {
+    for (const m of this.departed.members()) {
       const p = physical.get(m);
       if (p !== undefined) sendOnce(p);
     }

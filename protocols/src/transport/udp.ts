@@ -7,7 +7,6 @@ import {
   EventType,
   PhysicalAddress,
   type PropertyDecls,
-  type View,
 } from '@tsgroups/core';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
 import { resolveTransportBindAddr, Transport } from './transport.js';
@@ -19,13 +18,6 @@ const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 
 /** The address-map entries kept at most (addresses are new on every connect, so it is bounded). */
 const MAX_PHYSICAL_ENTRIES = 10_000;
-/**
- * How long (ms) the physical address of a member that left is kept (and, with ip_mcast off, it
- * still gets multicasts): subgroups of a partition this long find each other again through
- * MERGE3's announcements, as over TCP.
- */
-const LEFT_MEMBER_EXPIRATION = 360_000;
-
 /** Resolves UDP's `bind_addr` (see {@link resolveTransportBindAddr}). */
 export function resolveBindAddr(value: string, source = 'code'): string {
   return resolveTransportBindAddr('UDP', value, source);
@@ -104,7 +96,6 @@ export class UDP extends Transport {
   private resolvedBindAddr = '127.0.0.1';
   private localPhysical: PhysicalAddress | undefined = undefined;
   private readonly physical = new Map<Address, PhysicalAddress>();
-  private readonly leftAt = new Map<Address, number>();
 
   constructor() {
     super();
@@ -174,7 +165,6 @@ export class UDP extends Transport {
     this.sock = null;
     this.localPhysical = undefined;
     this.physical.clear();
-    this.leftAt.clear();
     if (mcast) {
       try {
         mcast.dropMembership(this.mcastAddr, this.resolvedBindAddr);
@@ -185,9 +175,12 @@ export class UDP extends Transport {
     await Promise.all([ucast && closeQuietly(ucast), mcast && closeQuietly(mcast)]);
   }
 
-  override downEvent(evt: AnyEvent): unknown {
-    if (evt.type === EventType.VIEW_CHANGE) this.forgetLeft(this.view, evt.arg);
-    return super.downEvent(evt);
+  override get supportsMulticasting(): boolean {
+    return this.ipMcast;
+  }
+
+  protected override forgetPhysical(member: Address): void {
+    this.physical.delete(member);
   }
 
   protected override handleDownEvent(evt: AnyEvent): unknown {
@@ -219,7 +212,7 @@ export class UDP extends Transport {
         return;
       }
       // No IP multicast: the same bytes to each member (and recently departed one) as a unicast.
-      this.stats.droppedNoPhysical += this.forEachMulticastTarget(this.physical, this.leftAt.keys(), this.localPhysical, (p) =>
+      this.stats.droppedNoPhysical += this.forEachMulticastTarget(this.physical, this.localPhysical, (p) =>
         sock.send(data, p.port, p.host, this.onSent),
       );
       return;
@@ -319,22 +312,6 @@ export class UDP extends Transport {
     if (p !== undefined) this.physical.set(addr, p);
   }
 
-  /**
-   * Forgets the physical addresses of members that left a view more than
-   * {@link LEFT_MEMBER_EXPIRATION} ms ago. Not at once: a leaver still has to receive its
-   * LEAVE_RSP and view acknowledgements, and joiners not yet in a view must stay reachable.
-   */
-  private forgetLeft(prev: View | null, next: View): void {
-    const now = Date.now();
-    if (prev !== null) for (const m of prev.members) if (!next.containsMember(m)) this.leftAt.set(m, now);
-    for (const [m, t] of this.leftAt) {
-      if (next.containsMember(m)) this.leftAt.delete(m);
-      else if (now - t > LEFT_MEMBER_EXPIRATION) {
-        this.leftAt.delete(m);
-        this.physical.delete(m);
-      }
-    }
-  }
 }
 
 function isMulticast(ip: string): boolean {
