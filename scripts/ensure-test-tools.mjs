@@ -1,4 +1,5 @@
-// Before the tests: the network-namespace tests (test/netns/) need `ip` and `iptables`. On a
+// Before the tests: the network-namespace tests (test/netns/) need `ip` and `iptables`, and
+// REDIS_PING's tests need `redis-server` (they start their own on a free loopback port). On a
 // fresh Debian machine run as root (CI), install what is missing, quickly and idempotently;
 // elsewhere say what the tests will need. Never fails the run by itself: the tests say why.
 import { execFileSync } from 'node:child_process';
@@ -11,10 +12,10 @@ const have = (tool) => {
     return false;
   }
 };
-const missing = [['ip', 'iproute2'], ['iptables', 'iptables']].filter(([tool]) => !have(tool)).map(([, pkg]) => pkg);
+const missing = [['ip', 'iproute2'], ['iptables', 'iptables'], ['redis-server', 'redis-server']].filter(([tool]) => !have(tool)).map(([, pkg]) => pkg);
 if (missing.length === 0) process.exit(0);
 if (process.getuid?.() !== 0 || !have('apt-get')) {
-  console.warn(`ensure-test-tools: ${missing.join(', ')} missing; the network-namespace tests need them (and root)`);
+  console.warn(`ensure-test-tools: ${missing.join(', ')} missing; the network-namespace tests need ip and iptables (and root), REDIS_PING's tests redis-server`);
   process.exit(0);
 }
 const apt = (args) => execFileSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });

@@ -1,6 +1,7 @@
 import { registerBuiltinProtocol } from '@tsgroups/core';
 import { PING } from './discovery/ping.js';
 import { FILE_PING } from './discovery/file-ping.js';
+import { REDIS_PING } from './discovery/redis-ping.js';
 import { DNS_PING } from './discovery/dns-ping.js';
 import { TCPPING } from './discovery/tcpping.js';
 import { SHARED_LOOPBACK_PING } from './discovery/shared-loopback-ping.js';
@@ -39,6 +40,7 @@ export function registerBuiltinProtocols(): void {
   registerBuiltinProtocol(PING);
   registerBuiltinProtocol(TCPPING);
   registerBuiltinProtocol(FILE_PING);
+  registerBuiltinProtocol(REDIS_PING);
   registerBuiltinProtocol(DNS_PING);
   registerBuiltinProtocol(GMS);
   registerBuiltinProtocol(MFC);
