@@ -24,4 +24,5 @@ export const ProtocolId = {
   REDIS_PING: 28,
   DNS_PING: 29,
   RPC: 30,
+  SYM_ENCRYPT: 31,
 } as const;
