@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { randomMcastGroup, udpMemberEnv } from '../../packages/cli/src/member-process.js';
 import { killChildren } from '../helpers/children.js';
 import { uniqueCluster, waitUntil } from '../helpers/cluster.js';
-import { NetNs, netnsUnavailable } from './netns.js';
+import { NetNs } from './netns.js';
+import { netnsTest } from './requirement.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/burst-member.mjs', import.meta.url));
 const M = 20_000;
@@ -37,10 +38,7 @@ interface Line {
 let ns: NetNs | null = null;
 const children: ChildProcess[] = [];
 
-beforeAll(() => {
-  const why = netnsUnavailable();
-  if (why !== null) throw new Error(why);
-});
+const nsTest = netnsTest('test/netns/loss-scenario');
 
 afterEach(async () => {
   await killChildren(children);
@@ -111,12 +109,12 @@ async function scenario(forceSplit: boolean): Promise<{ joinMs: number[]; merges
   return { joinMs, merges: Math.max(...last.map((l) => l!.merges ?? 0)) };
 }
 
-test.each(Array.from({ length: 8 }, (_, i) => i + 1))('run %i: 3 processes start together under 5% loss; 3 x 20,000 multicasts all delivered exactly once, in order', async (run) => {
+nsTest.each(Array.from({ length: 8 }, (_, i) => i + 1))('run %i: 3 processes start together under 5% loss; 3 x 20,000 multicasts all delivered exactly once, in order', async (run) => {
   const { joinMs, merges } = await scenario(false);
   console.log(`netns run ${run}: joined in ${joinMs.join(', ')} ms; merge views: ${merges}`);
 }, 120_000);
 
-test.each([1, 2])('split start %i: every member founds a group alone, MERGE3 merges them under 5% loss, then every multicast arrives', async (run) => {
+nsTest.each([1, 2])('split start %i: every member founds a group alone, MERGE3 merges them under 5% loss, then every multicast arrives', async (run) => {
   const { joinMs, merges } = await scenario(true);
   expect(merges).toBeGreaterThan(0);
   console.log(`netns split run ${run}: ready after ${joinMs.join(', ')} ms; merge views: ${merges}`);
