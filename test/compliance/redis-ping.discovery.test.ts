@@ -104,7 +104,7 @@ describe('REDIS_PING', () => {
     await waitForSameView([a, b], 10_000);
   });
 
-  test('Redis unreachable at connect fails connect with a ConfigError naming the url (no retries left behind)', async () => {
+  test('Redis unreachable at connect fails connect with a ConfigError naming the url without its password (no retries left behind)', async () => {
     const [port] = await reservePorts(1);
     const url = `redis://127.0.0.1:${port}`;
     const a = open('A', url);
@@ -113,6 +113,11 @@ describe('REDIS_PING', () => {
     expect(err.message).toContain(`REDIS_PING cannot register in ${url}`);
     expect(err.message).toMatch(/ECONNREFUSED/);
     expect(err.attribute).toBe('url');
+    // A password in the url stays out of the error.
+    const b = open('B', `redis://user:secret@127.0.0.1:${port}`);
+    const err2 = (await b.connect(uniqueCluster('rp')).catch((e: unknown) => e)) as ConfigError;
+    expect(err2.message).toContain(`redis://user:***@127.0.0.1:${port}`);
+    expect(err2.message).not.toContain('secret');
   });
 
   test('ttl not above write_interval and a url that is not redis:// are refused', async () => {

@@ -1,11 +1,16 @@
 import { ConfigError, type PropertyDecls } from '@tsgroups/core';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { ProtocolId } from '../ids.js';
 import { type RegistryCounts, RegistryPing, type RegistryStore, type StoredEntry } from './registry-ping.js';
 
 /** The Redis key of a cluster's hash. */
 export function redisClusterKey(cluster: string): string {
   return `tsgroups:${cluster}`;
+}
+
+/** The url as logs and errors may show it: without its password. */
+function redactRedisUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
 }
 
 /** How long ioredis waits between reconnection attempts at most while Redis is away (ms). */
@@ -22,60 +27,68 @@ const MAX_RECONNECT_DELAY = 2000;
  */
 class RedisHashStore implements RegistryStore {
   readonly where: string;
-  private readonly client: Redis;
+  private client: Redis | null = null;
+  private lastConnectionError: Error | undefined;
 
   constructor(
-    url: string,
+    private readonly url: string,
     private readonly key: string,
     private readonly ttl: number,
-    timeout: number,
-    onConnectionError: (err: Error) => void,
+    private readonly timeout: number,
+    private readonly onConnectionError: (err: Error) => void,
   ) {
-    this.where = `${url} (hash ${key})`;
-    this.client = new Redis(url, {
+    this.where = `${redactRedisUrl(url)} (hash ${key})`;
+  }
+
+  async open(): Promise<void> {
+    // Loaded here, not at the top: ioredis takes about 100 ms to load, which only REDIS_PING's users should pay.
+    const { Redis } = await import('ioredis');
+    const client = new Redis(this.url, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      connectTimeout: timeout,
-      commandTimeout: timeout,
+      connectTimeout: this.timeout,
+      commandTimeout: this.timeout,
       retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY),
     });
     // Without a listener ioredis prints every failed attempt itself.
-    this.client.on('error', (err: Error) => {
+    client.on('error', (err: Error) => {
       this.lastConnectionError = err;
-      onConnectionError(err);
+      this.onConnectionError(err);
     });
-  }
-
-  private lastConnectionError: Error | undefined;
-
-  async open(): Promise<void> {
+    this.client = client;
     try {
-      await this.client.connect();
+      await client.connect();
     } catch (err) {
       // connect() says only "Connection is closed."; the error event said why (ECONNREFUSED ...).
       throw this.lastConnectionError ?? err;
     }
   }
 
+  private get redis(): Redis {
+    if (this.client === null) throw new Error('the Redis store is not open');
+    return this.client;
+  }
+
   async write(field: string, text: string): Promise<void> {
-    const replies = await this.client.multi().hset(this.key, field, text).pexpire(this.key, this.ttl).exec();
-    const failed = replies?.find(([err]) => err !== null);
+    const replies = await this.redis.multi().hset(this.key, field, text).pexpire(this.key, this.ttl).exec();
     if (replies === null) throw new Error('the write transaction was aborted');
+    const failed = replies.find(([err]) => err !== null);
     if (failed) throw failed[0] as Error;
   }
 
   async readAll(): Promise<StoredEntry[]> {
-    const all = await this.client.hgetall(this.key);
+    const all = await this.redis.hgetall(this.key);
     return Object.entries(all).map(([key, text]) => ({ key, text }));
   }
 
   async remove(field: string): Promise<void> {
-    await this.client.hdel(this.key, field);
+    await this.redis.hdel(this.key, field);
   }
 
   async close(): Promise<void> {
-    this.client.disconnect(); // immediate, and no reconnection after it
+    this.client?.disconnect(); // immediate, and no reconnection after it
+    this.client = null;
   }
 }
 
@@ -123,7 +136,7 @@ export class REDIS_PING extends RegistryPing {
 
   override async start(): Promise<void> {
     if (!/^rediss?:\/\/[^/]/.test(this.url)) {
-      throw new ConfigError('ERR_CONFIG_BAD_VALUE', `"${this.url}" is not a redis://host:port url`, { source: this.stack.source, element: 'REDIS_PING', attribute: 'url' });
+      throw new ConfigError('ERR_CONFIG_BAD_VALUE', `"${redactRedisUrl(this.url)}" is not a redis://host:port url`, { source: this.stack.source, element: 'REDIS_PING', attribute: 'url' });
     }
     if (this.ttl <= this.writeInterval) {
       throw new ConfigError('ERR_CONFIG_BAD_VALUE', `ttl (${this.ttl} ms) must be longer than write_interval (${this.writeInterval} ms), or live members' entries expire`, {
@@ -139,7 +152,7 @@ export class REDIS_PING extends RegistryPing {
     // Reconnection attempts fail every few seconds while Redis is away: debug level only; what
     // it means for discovery is counted and warned about (once per outage) by the operations.
     return new RedisHashStore(this.url, redisClusterKey(cluster), this.ttl, this.redisTimeout, (err) =>
-      this.log.debug(`REDIS_PING: connection to ${this.url}: ${err.message}`),
+      this.log.debug(`REDIS_PING: connection to ${redactRedisUrl(this.url)}: ${err.message}`),
     );
   }
 
