@@ -48,6 +48,8 @@ export class DNS_PING extends PING {
   /** Lookups under way, cancelled when their round ends or the protocol stops. */
   private readonly lookups = new Set<Resolver>();
   private running = false;
+  /** Numbers lookups, so that a slow one never overwrites what a newer one found. */
+  private lookupSeq = 0;
 
   readonly dnsStats = { dnsLookups: 0, dnsFailures: 0, dnsAddressesFound: 0 };
 
@@ -128,13 +130,15 @@ export class DNS_PING extends PING {
     // c-ares' timeout is per try and per server: the round's end bounds the whole lookup.
     const deadline = this.timer.schedule(timeoutMs, () => resolver.cancel());
     this.dnsStats.dnsLookups++;
+    const seq = ++this.lookupSeq;
     try {
       const found = await this.resolve(resolver);
-      if (!this.running) return;
+      if (!this.running || seq !== this.lookupSeq) return;
       this.found = found;
       this.dnsStats.dnsAddressesFound = found.length;
       this.sendRequestTo(found);
     } catch (err) {
+      if (!this.running) return; // cancelled by stop()
       this.dnsStats.dnsFailures++;
       const code = (err as { code?: string }).code ?? String(err);
       this.log.debug(`DNS_PING: looking up ${this.recordType} records of ${this.dnsQuery} failed (${code}); asking only the members this member knows`);
