@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Channel, ConfigError, GMS, MAX_DURATION_MS, SHARED_LOOPBACK, SHARED_LOOPBACK_PING, stackFromXml, UDP } from 'tsgroups';
 import { stackPath } from './helpers/cluster.js';
@@ -158,8 +158,19 @@ test('every shipped stack is valid under these checks', () => {
   const dir = dirname(stackPath('udp.xml'));
   const files = readdirSync(dir).filter((f) => f.endsWith('.xml'));
   expect(files.length).toBeGreaterThanOrEqual(3);
+  // Variables without a default, which a deployment must set (tcp-dns.xml's DNS name).
+  const required: Record<string, string> = { TSGROUPS_DNS_QUERY: 'members.example.test' };
   for (const f of files) {
-    const ch = new Channel(`${dir}/${f}`);
+    const ch = new Channel(stackFromXml(readFileSync(`${dir}/${f}`, 'utf8'), { source: f, env: { ...process.env, ...required } }));
     void ch.close();
   }
+});
+
+test('tcp-dns.xml without TSGROUPS_DNS_QUERY is refused with an error naming the variable', () => {
+  const xml = readFileSync(stackPath('tcp-dns.xml'), 'utf8');
+  const env = { ...process.env };
+  delete env['TSGROUPS_DNS_QUERY'];
+  expect(() => stackFromXml(xml, { source: 'tcp-dns.xml', env })).toThrow(
+    expect.objectContaining({ code: 'ERR_CONFIG_MISSING_VARIABLE', message: expect.stringContaining('TSGROUPS_DNS_QUERY') }),
+  );
 });
