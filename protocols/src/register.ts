@@ -20,6 +20,7 @@ import { RSVP } from './rsvp/rsvp.js';
 import { BARRIER } from './state/barrier.js';
 import { STATE_TRANSFER } from './state/state-transfer.js';
 import { SEQUENCER } from './order/sequencer.js';
+import { SYM_ENCRYPT } from './security/sym-encrypt.js';
 import { DELAY } from './testing/delay.js';
 import { DISCARD } from './testing/discard.js';
 import { SHUFFLE } from './testing/shuffle.js';
@@ -57,6 +58,7 @@ export function registerBuiltinProtocols(): void {
   registerBuiltinProtocol(BARRIER);
   registerBuiltinProtocol(STATE_TRANSFER);
   registerBuiltinProtocol(SEQUENCER);
+  registerBuiltinProtocol(SYM_ENCRYPT);
   registerBuiltinProtocol(DISCARD);
   registerBuiltinProtocol(DELAY);
   registerBuiltinProtocol(SHUFFLE);
