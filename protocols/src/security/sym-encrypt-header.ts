@@ -11,11 +11,11 @@ export interface SymEncryptHeader {
   readonly iv: Uint8Array;
   readonly tag: Uint8Array;
   /**
-   * Only on a header this member made, never on one decoded from the network: the message it
+   * Only on a header this member made, never on one decoded from the network: the messages it
    * sealed, so that its own loopback copy (a multicast, or a message to itself) is not
    * decrypted again. Not encoded.
    */
-  readonly sealed: Message | null;
+  readonly sealed: readonly Message[] | null;
 }
 
 /**

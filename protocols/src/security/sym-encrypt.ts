@@ -4,12 +4,15 @@ import {
   type Address,
   type AnyEvent,
   ConfigError,
+  datagramEnvelopeSize,
   type DownResult,
   decodeDatagram,
   encodeDatagram,
+  type EndOfTurnTask,
   EventType,
+  Flag,
   Message,
-  type MessageBatch,
+  MessageBatch,
   Protocol,
   type ProtocolClass,
   type PropertyDecls,
@@ -18,6 +21,7 @@ import {
   utf8Encode,
 } from '@tsgroups/core';
 import { ProtocolId } from '../ids.js';
+import { Transport } from '../transport/transport.js';
 import { KeyFormatError, type KeyRing, parseKeyRing } from './key-ring.js';
 import { NonceSequence } from './nonce-sequence.js';
 import { type SymEncryptHeader, symEncryptHeaderCodec, TAG_BYTES } from './sym-encrypt-header.js';
@@ -34,6 +38,29 @@ const AAD_DEST = 5;
 const AAD_SRC = 21;
 const AAD_CLUSTER = 37;
 
+/** The bundle size assumed under a transport that is not a {@link Transport}. */
+const DEFAULT_MAX_BUNDLE = 64_000;
+/**
+ * Bytes the sealed message adds around its plaintext in the datagram, at most: the message's
+ * tag and length, a source other than the datagram's sender, the header entry, the payload's
+ * tag and length.
+ */
+const SEAL_OVERHEAD = 96;
+/** The inner datagram's envelope: magic, version, an empty cluster name, the sender. */
+const SEALED_ENVELOPE = datagramEnvelopeSize(0, false);
+/** The flags of a message that the sealed message carries: the ones the transport acts on. */
+const OUTER_FLAGS = Flag.DONT_BUNDLE | Flag.DONT_LOOPBACK;
+
+/** Messages to one destination waiting to be sealed together. */
+interface PendingSeal {
+  readonly dest: Address | null;
+  src: Address;
+  noLoopback: boolean;
+  msgs: Message[];
+  /** The plaintext's size so far (inner envelope included). */
+  bytes: number;
+}
+
 /** Why a message was rejected: each names a counter in {@link SYM_ENCRYPT.stats}. */
 type Rejection = 'authFailures' | 'unknownKeyVersion' | 'malformed' | 'unencrypted';
 
@@ -47,14 +74,21 @@ export interface LoadedKeys {
 
 /**
  * Authenticated encryption of every message with a shared key (AES-256-GCM), after JGroups'
- * SYM_ENCRYPT. It must sit directly above the transport: on the way down it replaces each
- * message by one whose payload is the ciphertext of the whole encoded message (flags, source,
- * every header of every protocol above, payload) and which carries a {@link SymEncryptHeader}
- * (key version, nonce, GCM tag). The outer flags, the destination, the source and the cluster
- * name are authenticated as additional data, so a ciphertext replayed with another source,
- * destination or cluster fails. On the way up, a message that fails authentication, names an
- * unknown key version, does not decode, or is not encrypted at all is dropped and counted,
- * never parsed further nor passed up.
+ * SYM_ENCRYPT. It must sit directly above the transport (a protocol with headers below it is
+ * refused): on the way down it seals the messages passed to it in one turn of the event loop,
+ * per destination, into one message whose payload is the ciphertext of their whole encoding
+ * (flags, source, every header of every protocol above, payload) and which carries a
+ * {@link SymEncryptHeader} (key version, nonce, GCM tag). One cipher per seal instead of one
+ * per message: the transport would bundle those messages into one datagram anyway, and a seal
+ * never grows beyond one datagram. The sealed message's flags (only those the transport acts
+ * on), destination and source and the cluster name are authenticated as additional data, so a
+ * ciphertext replayed with another source, destination or cluster fails.
+ *
+ * On the way up, a sealed message that fails authentication, names a key version this member
+ * does not hold, does not decode, or a message that is not sealed at all is dropped and
+ * counted (per sealed message), never parsed further nor passed up; what is opened goes up as
+ * one batch. A member's own multicasts come back through the transport's loopback without
+ * being decrypted.
  *
  * Keys come from a file (`key_file`) or an environment variable (`key_env`), never from the XML:
  * one key per line, `version:key` (the first line is the key messages are sent with; every
@@ -81,9 +115,11 @@ export class SYM_ENCRYPT extends Protocol {
   keyEnv = '';
 
   readonly stats = {
-    /** Messages encrypted on the way down. */
+    /** Messages encrypted on the way down (several to one destination in one turn share a seal). */
     encrypted: 0,
-    /** Messages authenticated and decrypted on the way up. */
+    /** Encrypted messages sent: the messages to one destination in one turn are sealed together. */
+    sealed: 0,
+    /** Messages authenticated and decrypted on the way up (out of seals from other members). */
     decrypted: 0,
     /** This member's own messages that came back through the transport's loopback: passed up without decrypting. */
     loopedBack: 0,
@@ -91,7 +127,7 @@ export class SYM_ENCRYPT extends Protocol {
     authFailures: 0,
     /** Rejected: encrypted with a key version this member does not hold. */
     unknownKeyVersion: 0,
-    /** Rejected: authenticated, but the plaintext is not one encoded message from that source. */
+    /** Rejected: authenticated, but the plaintext is not messages from that source. */
     malformed: 0,
     /** Rejected: no SYM_ENCRYPT header (a member without SYM_ENCRYPT, or a forgery). */
     unencrypted: 0,
@@ -100,8 +136,11 @@ export class SYM_ENCRYPT extends Protocol {
   private ring: KeyRing | null = null;
   private readonly nonces = new NonceSequence();
   private aad: Buffer = Buffer.alloc(AAD_CLUSTER);
-  /** One-element array handed to encodeDatagram, so encoding allocates no array per message. */
-  private readonly one: Message[] = [];
+  /** Messages waiting for the end of the turn, by destination ('' for all). */
+  private readonly pending = new Map<string, PendingSeal>();
+  private sealTask: EndOfTurnTask | null = null;
+  /** The most bytes of plaintext one seal takes, so that its message fits the transport's datagram. */
+  private maxSealedBytes = DEFAULT_MAX_BUNDLE - SEAL_OVERHEAD;
   private lastLog = 0;
   private unlogged = 0;
 
@@ -127,6 +166,12 @@ export class SYM_ENCRYPT extends Protocol {
 
   override start(): void {
     this.nonces.reseed();
+    this.computeMaxSealedBytes();
+  }
+
+  override stop(): void {
+    this.sealTask?.cancel();
+    this.pending.clear();
   }
 
   /**
@@ -151,61 +196,110 @@ export class SYM_ENCRYPT extends Protocol {
 
   override downEvent(evt: AnyEvent): unknown {
     if (evt.type === EventType.SET_CLUSTER_NAME) this.setCluster(utf8Encode(evt.arg));
+    else if (evt.type === EventType.DISCONNECT) this.sealAll(); // the transport flushes its bundles then
     return super.downEvent(evt);
   }
 
   // ---- down: seal ----
   override down(msg: Message): DownResult {
-    const ring = this.ring;
     const src = msg.src ?? this.localAddress;
-    if (ring === null || src === null) {
-      this.log.error(`cannot encrypt ${msg} ${ring === null ? 'without keys' : 'before the channel has an address'}; dropped`);
+    if (this.ring === null || src === null) {
+      this.log.error(`cannot encrypt ${msg} ${this.ring === null ? 'without keys' : 'before the channel has an address'}; dropped`);
       return;
     }
-    const one = this.one;
-    one[0] = msg;
+    if (msg.src === null) msg.src = src; // as the transport would
+    const dest = msg.dest;
+    const key = dest === null ? '' : dest.key;
+    let p = this.pending.get(key);
+    if ((msg.flags & Flag.DONT_BUNDLE) !== 0) {
+      // Sealed and sent at once, as the transport sends it; what waits for the same destination goes first.
+      if (p !== undefined && p.msgs.length > 0) this.sealPending(p);
+      return this.seal(dest, src, msg.flags & OUTER_FLAGS, [msg]);
+    }
+    const size = msg.size(src);
+    const noLoopback = (msg.flags & Flag.DONT_LOOPBACK) !== 0;
+    if (p === undefined) {
+      p = { dest, src, noLoopback, msgs: [], bytes: 0 };
+      this.pending.set(key, p);
+    } else if (p.msgs.length > 0 && (p.src !== src || p.noLoopback !== noLoopback || p.bytes + size > this.maxSealedBytes)) {
+      this.sealPending(p); // one seal has one source, one loopback rule, and fits a datagram
+    }
+    if (p.msgs.length === 0) {
+      p.src = src;
+      p.noLoopback = noLoopback;
+      p.bytes = SEALED_ENVELOPE;
+    }
+    p.msgs.push(msg);
+    p.bytes += size;
+    (this.sealTask ??= this.timer.endOfTurnTask(this.sealAll)).request();
+  }
+
+  /** Seals every message waiting (at the end of the turn, and before a disconnect). */
+  private readonly sealAll = (): void => {
+    for (const p of this.pending.values()) if (p.msgs.length > 0) this.sealPending(p);
+  };
+
+  private sealPending(p: PendingSeal): void {
+    const msgs = p.msgs;
+    p.msgs = [];
+    p.bytes = 0;
+    void this.seal(p.dest, p.src, p.noLoopback ? Flag.DONT_LOOPBACK : 0, msgs);
+  }
+
+  /**
+   * Encrypts `msgs` (one source, one destination) as one encoded datagram with one nonce and
+   * sends the result down as one message with the SYM_ENCRYPT header.
+   */
+  private seal(dest: Address | null, src: Address, flags: number, msgs: Message[]): DownResult {
+    const ring = this.ring!;
     let plain: Uint8Array;
     try {
-      plain = encodeDatagram(NO_CLUSTER, src, null, one);
+      plain = encodeDatagram(NO_CLUSTER, src, null, msgs);
     } catch (err) {
-      this.log.error(`cannot encode ${msg}; dropped`, err);
+      this.log.error(`cannot encode ${msgs.length} message(s) to ${dest ?? 'all'}; dropped`, err);
       return;
-    } finally {
-      one.length = 0;
     }
     const iv = this.nonces.take();
     const cipher = createCipheriv(ALGORITHM, ring.sendKey, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(this.aadFor(msg.flags, msg.dest, src));
+    cipher.setAAD(this.aadFor(flags, dest, src));
     const ciphertext = cipher.update(plain);
     cipher.final();
-    const dest = msg.dest;
     const loopsBack = dest === null || dest === this.localAddress;
-    const header: SymEncryptHeader = { version: ring.sendVersion, iv, tag: cipher.getAuthTag(), sealed: loopsBack ? msg : null };
+    const header: SymEncryptHeader = { version: ring.sendVersion, iv, tag: cipher.getAuthTag(), sealed: loopsBack ? msgs : null };
     const out = new Message(dest);
     out.src = src;
-    out.flags = msg.flags;
+    out.flags = flags;
     out.putHeader(this.id, header);
     out.setArray(ciphertext);
-    this.stats.encrypted++;
+    this.stats.encrypted += msgs.length;
+    this.stats.sealed++;
     return this.downProt.down(out);
   }
 
   // ---- up: authenticate and open ----
   override up(msg: Message): void {
-    const plain = this.open(msg);
-    if (plain !== null) this.upProt.up(plain);
+    const msgs = this.open(msg);
+    if (msgs === null) return;
+    if (msgs.length === 1) this.upProt.up(msgs[0]!);
+    else this.upProt.upBatch(new MessageBatch(msg.src!, msg.dest, msg.dest === null, msgs));
   }
 
   override upBatch(batch: MessageBatch): void {
-    batch.replaceEach(this.open);
-    if (!batch.isEmpty()) this.upProt.upBatch(batch);
+    let out: MessageBatch | null = null;
+    for (const msg of batch) {
+      const msgs = this.open(msg);
+      if (msgs === null) continue;
+      out ??= new MessageBatch(batch.sender, batch.dest, batch.multicast);
+      for (let i = 0; i < msgs.length; i++) out.add(msgs[i]!);
+    }
+    if (out !== null) this.upProt.upBatch(out);
   }
 
-  /** The decrypted message, or null (counted) if `msg` is rejected. Never throws. Bound once: no closure per batch. */
-  private readonly open = (msg: Message): Message | null => {
+  /** The messages sealed in `msg`, or null (counted) if it is rejected. Never throws. */
+  private open(msg: Message): Message[] | null {
     const h = msg.getHeader<SymEncryptHeader>(this.id);
     if (h === undefined) return this.reject('unencrypted', msg);
-    if (h.sealed !== null) return this.ownCopy(h.sealed, msg);
+    if (h.sealed !== null) return this.ownCopies(h.sealed, msg);
     const key = this.ring?.byVersion.get(h.version);
     if (key === undefined) return this.reject('unknownKeyVersion', msg);
     const src = msg.src;
@@ -221,21 +315,27 @@ export class SYM_ENCRYPT extends Protocol {
       return this.reject('authFailures', msg);
     }
     const decoded = decodeDatagram(plain, null);
-    if (typeof decoded === 'string' || decoded.batch.size() !== 1) return this.reject('malformed', msg);
-    const inner = decoded.batch.toArray()[0]!;
-    if (inner.src !== src) return this.reject('malformed', msg);
-    inner.dest = msg.dest;
-    this.stats.decrypted++;
-    return inner;
-  };
+    if (typeof decoded === 'string') return this.reject('malformed', msg);
+    const msgs = decoded.batch.toArray();
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i]!;
+      if (m.src !== src) return this.reject('malformed', msg);
+      m.dest = msg.dest;
+    }
+    this.stats.decrypted += msgs.length;
+    return msgs;
+  }
 
-  /** The transport's loopback copy of a message this member sealed: a copy of the original, not decrypted again. */
-  private ownCopy(sealed: Message, outer: Message): Message {
-    const m = sealed.copy();
-    m.src = outer.src;
-    m.dest = outer.dest;
-    this.stats.loopedBack++;
-    return m;
+  /** The transport's loopback copy of messages this member sealed: copies of the originals, not decrypted again. */
+  private ownCopies(sealed: readonly Message[], outer: Message): Message[] {
+    const out = new Array<Message>(sealed.length);
+    for (let i = 0; i < sealed.length; i++) {
+      const m = sealed[i]!.copy();
+      m.dest = outer.dest;
+      out[i] = m;
+    }
+    this.stats.loopedBack += sealed.length;
+    return out;
   }
 
   private reject(reason: Rejection, msg: Message): null {
@@ -271,6 +371,13 @@ export class SYM_ENCRYPT extends Protocol {
     const aad = Buffer.alloc(AAD_CLUSTER + cluster.length);
     aad.set(cluster, AAD_CLUSTER);
     this.aad = aad;
+    this.computeMaxSealedBytes();
+  }
+
+  private computeMaxSealedBytes(): void {
+    const t = this.stack?.getTransport();
+    const bundle = t instanceof Transport ? t.maxBundleSize : DEFAULT_MAX_BUNDLE;
+    this.maxSealedBytes = bundle - datagramEnvelopeSize(this.aad.length - AAD_CLUSTER, true) - SEAL_OVERHEAD;
   }
 
   /** The keys of `key_file` or `key_env`; a ConfigError names the attribute and the file or variable, never a key. */
