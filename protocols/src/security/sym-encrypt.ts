@@ -216,7 +216,13 @@ export class SYM_ENCRYPT extends Protocol {
       if (p !== undefined && p.msgs.length > 0) this.sealPending(p);
       return this.seal(dest, src, msg.flags & OUTER_FLAGS, [msg]);
     }
-    const size = msg.size(src);
+    let size: number;
+    try {
+      size = msg.size(src);
+    } catch (err) {
+      this.log.error(`cannot encode ${msg}; dropped`, err);
+      return;
+    }
     const noLoopback = (msg.flags & Flag.DONT_LOOPBACK) !== 0;
     if (p === undefined) {
       p = { dest, src, noLoopback, msgs: [], bytes: 0 };
@@ -237,6 +243,7 @@ export class SYM_ENCRYPT extends Protocol {
   /** Seals every message waiting (at the end of the turn, and before a disconnect). */
   private readonly sealAll = (): void => {
     for (const p of this.pending.values()) if (p.msgs.length > 0) this.sealPending(p);
+    this.pending.clear(); // no entry kept per destination ever written to
   };
 
   private sealPending(p: PendingSeal): void {
