@@ -231,6 +231,14 @@ export class TimeScheduler {
    */
   taskCancelled(): void {
     this.cancelledInHeap++;
+    if (this.cancelledInHeap === this.heap.length) {
+      // Nothing left to run: the armed timer would only keep the process alive until it fires.
+      for (const t of this.heap) t.inHeap = false;
+      this.heap = [];
+      this.cancelledInHeap = 0;
+      this.arm();
+      return;
+    }
     if (this.cancelledInHeap < COMPACT_MIN || this.cancelledInHeap * 2 < this.heap.length) return;
     const live = this.heap.filter((t) => {
       if (t.cancelled) t.inHeap = false;

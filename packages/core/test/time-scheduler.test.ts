@@ -284,3 +284,22 @@ test('cancelled tasks do not pile up: past half of the heap they are dropped, an
   once.cancel();
   expect(s.size()).toBeLessThan(2 * 1024);
 });
+
+test('once every task is cancelled no Node timer stays armed (a stopped stack must not hold the process until a dead task was due)', () => {
+  const s = scheduler();
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  const periodic = s.scheduleWithFixedDelay(60_000, 60_000, () => undefined);
+  const once = s.schedule(90_000, () => undefined);
+  expect(timers()).toBe(before + 1);
+  once.cancel();
+  expect(timers()).toBe(before + 1); // the periodic task is still due
+  periodic.cancel();
+  expect(timers()).toBe(before);
+  expect(s.size()).toBe(0);
+  // The scheduler still works afterwards.
+  const again = s.schedule(60_000, () => undefined);
+  expect(timers()).toBe(before + 1);
+  again.cancel();
+  expect(timers()).toBe(before);
+});
