@@ -5,7 +5,7 @@
 // The expiration is cut to 1 s here, so "longer" takes seconds, not 6 minutes.
 import { Channel, MergeView, MERGE3, type ProtocolStack, stackFromXml, TCP, UDP } from 'tsgroups';
 import { reservePorts, reserveUdpPorts } from './compliance/reserve-ports.js';
-import { closeAll, discardOf, Recorder, stackXml, uniqueCluster, waitForSameView } from './helpers/cluster.js';
+import { closeAll, discardOf, partition, Recorder, stackXml, uniqueCluster, waitForSameView } from './helpers/cluster.js';
 import { waitUntil } from './helpers/wait.js';
 
 const quick = {
@@ -69,13 +69,7 @@ test.each(media)('$name: a partition that outlasts logical_addr_cache_expiration
   }
   await waitForSameView(chs, 10_000);
   const [a, b, c] = chs as [Channel, Channel, Channel];
-  const addr = (ch: Channel) => ch.getAddress()!;
-  discardOf(a).isolateFrom(addr(c));
-  discardOf(b).isolateFrom(addr(c));
-  discardOf(c).isolateFrom(addr(a), addr(b));
-  await waitUntil(() => a.getView()?.size() === 2 && b.getView()?.size() === 2 && c.getView()?.size() === 1, 20_000, 'the views A,B and C', () =>
-    chs.map((ch) => `${ch.getName()}: ${ch.getView()}`).join('; '),
-  );
+  await partition([[a, b], [c]], 20_000);
   // Both sides forget the other's physical addresses: no INFO crosses the healed network by itself.
   await waitUntil(() => medium.transport(c).stats.departedForgotten >= 2 && [a, b].every((ch) => medium.transport(ch).stats.departedForgotten >= 1), 10_000, 'the departed forgotten');
   const marks = recs.map((r) => r.views.length);

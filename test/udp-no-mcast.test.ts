@@ -4,7 +4,7 @@
 // partition (DISCARD) heals into a MergeView (MERGE3's announcements reach the members that left
 // the view), and PING with ip_mcast="false" is refused.
 import { Channel, ConfigError, MergeView, type ProtocolStack, stackFromXml, TCPPING, UDP } from 'tsgroups';
-import { closeAll, discardOf, Recorder, stackXml, uniqueCluster, waitForSameView } from './helpers/cluster.js';
+import { closeAll, discardOf, partition, Recorder, stackXml, uniqueCluster, waitForSameView } from './helpers/cluster.js';
 import { reserveUdpPorts } from './compliance/reserve-ports.js';
 import { waitUntil } from './helpers/wait.js';
 
@@ -90,14 +90,7 @@ test('3 members over UDP ip_mcast=false + TCPPING form a view; multicasts arrive
 test('a partition A,B | C over UDP ip_mcast=false heals into a MergeView (announcements reach the members that left the view)', async () => {
   const { chs, recs } = await cluster(['A', 'B', 'C']);
   const [a, b, c] = chs as [Channel, Channel, Channel];
-  const addr = (ch: Channel) => ch.getAddress()!;
-  discardOf(a).isolateFrom(addr(c));
-  discardOf(b).isolateFrom(addr(c));
-  discardOf(c).isolateFrom(addr(a), addr(b));
-  await waitUntil(() => a.getView()?.size() === 2 && b.getView()?.size() === 2 && c.getView()?.size() === 1, 20_000, 'the views A,B and C', () =>
-    chs.map((ch) => `${ch.getName()}: ${ch.getView()}`).join('; '),
-  );
-  await waitForSameView([a, b], 5000);
+  await partition([[a, b], [c]], 20_000);
   const marks = recs.map((r) => r.views.length);
   for (const ch of chs) discardOf(ch).heal();
   await waitForSameView(chs, 30_000);

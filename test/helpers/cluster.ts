@@ -99,6 +99,22 @@ export function discardOf(ch: Channel): DISCARD {
   return d;
 }
 
+/**
+ * Splits the channels into `sides` with DISCARD (each member drops what comes from the other
+ * sides) and waits until each side's members have a view of exactly their side.
+ */
+export async function partition(sides: Channel[][], timeoutMs: number): Promise<void> {
+  for (const side of sides) {
+    const others = sides.filter((s) => s !== side).flat().map((ch) => ch.getAddress()!);
+    for (const ch of side) discardOf(ch).isolateFrom(...others);
+  }
+  const all = sides.flat();
+  await waitUntil(() => sides.every((side) => side.every((ch) => ch.getView()?.size() === side.length)), timeoutMs, 'one view per side', () =>
+    all.map((ch) => `${ch.getName()}: ${ch.getView()}`).join('; '),
+  );
+  for (const side of sides) await waitForSameView(side, timeoutMs);
+}
+
 /** Records a channel's suspicions and views (with when each view was installed). */
 export class Watch {
   readonly suspects: Address[] = [];
