@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_ABORTED'
   | 'ERR_JOIN_FAILED'
+  | 'ERR_AUTH_REFUSED'
   | 'ERR_MESSAGE_TOO_LARGE'
   | 'ERR_REMOTE'
   | 'ERR_NO_SUCH_METHOD'
@@ -62,6 +63,12 @@ export class ConfigError extends TsgroupsError {
     this.attribute = where.attribute;
   }
 }
+
+/**
+ * A security check refused this member: `ERR_AUTH_REFUSED` when the coordinator's AUTH did not
+ * admit its join (no token, a wrong one, a stale or replayed one); the message says why.
+ */
+export class SecurityError extends TsgroupsError {}
 
 export class TimeoutError extends TsgroupsError {
   constructor(message: string) {

@@ -7,6 +7,7 @@ export {
   ChannelStateError,
   ConfigError,
   MessageTooLargeError,
+  SecurityError,
   TimeoutError,
   TsgroupsError,
   type ErrorCode,
