@@ -25,4 +25,5 @@ export const ProtocolId = {
   DNS_PING: 29,
   RPC: 30,
   SYM_ENCRYPT: 31,
+  AUTH: 32,
 } as const;
