@@ -26,4 +26,5 @@ export const ProtocolId = {
   RPC: 30,
   SYM_ENCRYPT: 31,
   AUTH: 32,
+  ASYM_ENCRYPT: 33,
 } as const;
