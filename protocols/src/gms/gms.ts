@@ -146,6 +146,7 @@ export class GMS extends Protocol {
         case GmsType.VIEW:
         case GmsType.JOIN_RSP:
           if (h.view) this.onView(viewFromData(h.view), src, h.type, h.digest?.length ? digestFromData(h.digest) : null);
+          else if (h.type === GmsType.JOIN_RSP && h.error) this.role?.handleJoinRefused(src, h.error);
           break;
         case GmsType.VIEW_ACK:
           this.role?.handleViewAck(src, Number(h.viewId ?? 0));

@@ -1,4 +1,4 @@
-import { type Address, Collector, NameCache, TsgroupsError, View } from '@tsgroups/core';
+import { type Address, Collector, NameCache, SecurityError, TsgroupsError, View } from '@tsgroups/core';
 import type { PingData } from '../discovery/ping-data.js';
 import { GmsType } from './messages.js';
 import { GmsRole } from './role.js';
@@ -98,6 +98,9 @@ export class Joiner extends GmsRole {
   private stopped = false;
   /** The current wait: for the coordinator's answer, or the pause before discovering again. */
   private waiting: Collector<void> | null = null;
+  /** The coordinator the last JOIN_REQ went to, and why it refused us if it did (a JOIN_RSP with an error). */
+  private asked: Address | null = null;
+  private refusal: string | null = null;
 
   /** Joins (or founds) the group; rejects with ERR_ABORTED if the channel stops first. */
   async join(): Promise<void> {
@@ -121,8 +124,11 @@ export class Joiner extends GmsRole {
         await this.wait([host.self], s.joinRetryDelay, 'the pause before discovering again');
         continue;
       }
+      this.asked = step.coord;
       host.send(step.coord, { type: GmsType.JOIN_REQ, member: host.self.bytes, name: NameCache.get(host.self) ?? '' });
       await this.wait([step.coord], s.joinTimeout, `JOIN_REQ to ${step.coord}`);
+      // Refused (AUTH): asking again would only be refused again; connect fails now, not after the attempts.
+      if (this.refusal !== null && !this.joined) throw new SecurityError('ERR_AUTH_REFUSED', `connect: ${step.coord} refused the join: ${this.refusal}`);
     }
     if (this.joined) return;
     if (this.stopped || !host.isActive()) throw new TsgroupsError('ERR_ABORTED', 'connect: the channel stopped while joining');
@@ -133,6 +139,12 @@ export class Joiner extends GmsRole {
 
   override viewInstalled(_view: View): void {
     this.joined = true;
+    this.waiting?.complete();
+  }
+
+  override handleJoinRefused(from: Address, reason: string): void {
+    if (from !== this.asked || this.joined) return; // only the coordinator we asked may refuse us
+    this.refusal = reason.slice(0, 200);
     this.waiting?.complete();
   }
 

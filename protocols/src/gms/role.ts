@@ -81,6 +81,8 @@ export abstract class GmsRole {
 
   /** A JOIN_REQ from `member`. */
   handleJoinRequest(_member: Address): void {}
+  /** A JOIN_RSP without a view from `from`: it refused our join (AUTH), saying why. */
+  handleJoinRefused(_from: Address, _reason: string): void {}
   /** A LEAVE_REQ from `member`. */
   handleLeaveRequest(_member: Address): void {}
   /** `member` is suspected; `host.suspected` holds it if it is a member of the view. */
