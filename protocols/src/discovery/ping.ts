@@ -18,6 +18,12 @@ import { Transport } from '../transport/transport.js';
 import { UDP } from '../transport/udp.js';
 import { Discovery } from './discovery.js';
 import type { FindMembersRequest, PingData } from './ping-data.js';
+import { SourceRateLimiter } from './source-rate-limiter.js';
+
+/** The longest logical name taken from the wire (characters); a message with a longer one is dropped (`droppedOversize`). */
+export const MAX_WIRE_NAME = 256;
+/** The longest `host:port` string taken from the wire. */
+const MAX_WIRE_PHYSICAL = 64;
 
 const PingHeader = tsgroups.protocols.PingHeader;
 const T = PingHeader.Type;
@@ -48,6 +54,19 @@ interface Round {
  * that arrives while this member runs a round of its own counts as a response too: members that
  * start at the same moment then see each other even if one's request reached the other before
  * its socket was open.
+ *
+ * Against spoofing (issue 12), without encryption:
+ * - the physical address learned for a requester (or responder) is the *source* of its datagram
+ *   (the transport's {@link Transport.datagramSource}), not the one its data claims: behind NAT
+ *   that is the NAT's external address, which is what can be answered anyway. The response goes
+ *   to that address (the transport's table), so a forged request naming another host:port makes
+ *   no reply go there (no reflection); the transport keeps a view member's verified address
+ *   whatever a request or response claims (no poisoning). Where the transport cannot tell the
+ *   source (SHARED_LOOPBACK, a protocol that holds messages back between them), the claim is used.
+ * - responses are limited per requester source (`max_rsps_per_source` per `rsp_limit_interval`);
+ *   a request over the limit is dropped whole (nothing learned), counted in `rspsLimited`;
+ * - names longer than 256 characters (and other oversized fields) drop the message
+ *   (`droppedOversize`); a known member's name is not overwritten by what a message claims.
  */
 export class PING extends Discovery {
   static override readonly protocolName: string = 'PING';
@@ -59,13 +78,37 @@ export class PING extends Discovery {
       min: 1,
       description: 'How many times a discovery round sends its request, spread evenly over the round\'s timeout',
     },
+    maxRspsPerSource: {
+      type: 'int',
+      min: 1,
+      description: 'Responses sent at most per requester source (host:port) per rsp_limit_interval; more requests are dropped (rspsLimited)',
+    },
+    rspLimitInterval: { type: 'duration', min: 1, description: 'The interval of max_rsps_per_source' },
   };
 
   numDiscoveryRuns = 3;
+  maxRspsPerSource = 20;
+  rspLimitInterval = 1000;
+
+  private readonly limiter = new SourceRateLimiter();
 
   private readonly rounds = new Set<Round>();
 
-  readonly stats = { requestsSent: 0, requestsReceived: 0, responsesSent: 0, responsesReceived: 0, malformed: 0 };
+  readonly stats = {
+    requestsSent: 0,
+    requestsReceived: 0,
+    responsesSent: 0,
+    responsesReceived: 0,
+    malformed: 0,
+    /** Requests dropped unanswered: over max_rsps_per_source. */
+    rspsLimited: 0,
+    /** Messages dropped for a name or address longer than allowed. */
+    droppedOversize: 0,
+    /** Messages whose data named another member than the one that sent them. */
+    droppedForged: 0,
+    /** Messages whose claimed physical address was not their source (the source was learned instead). */
+    physicalNotSource: 0,
+  };
 
   override getStats(): Record<string, number> {
     return { ...this.stats };
@@ -96,6 +139,7 @@ export class PING extends Discovery {
   override stop(): void {
     // Rounds under way end with what they found.
     for (const r of [...this.rounds]) this.finish(r);
+    this.limiter.clear();
   }
 
   protected override findMembers(req: FindMembersRequest): Promise<PingData[]> {
@@ -154,6 +198,11 @@ export class PING extends Discovery {
     const h = header as Header;
     const self = this.localAddress;
     if (self === null || msg.src === self) return;
+    if (h.data && oversized(h.data)) {
+      this.stats.droppedOversize++;
+      this.logRateLimited('oversize', `dropped a PING message from ${msg.src} with an oversized name or address`);
+      return;
+    }
     const data = h.data ? fromWire(h.data) : undefined;
     if (data === undefined) {
       this.stats.malformed++;
@@ -161,9 +210,27 @@ export class PING extends Discovery {
       return;
     }
     if (data.address === self) return;
+    if (msg.src !== null && data.address !== msg.src) {
+      // Our requests and responses always describe their sender: anything else is forged.
+      this.stats.droppedForged++;
+      this.logRateLimited('forged', `dropped a PING message from ${msg.src} describing another member (${data.address})`);
+      return;
+    }
+    const transport = this.stack.getTransport();
+    const source = transport instanceof Transport ? transport.datagramSource(msg.src) : undefined;
+    if (source !== undefined && (data.physical === undefined || !samePhysical(data.physical, source))) {
+      if (data.physical !== undefined) this.stats.physicalNotSource++;
+      data.physical = source;
+    }
     switch (h.type) {
       case T.GET_MBRS_REQ: {
         this.stats.requestsReceived++;
+        const key = source !== undefined ? source.toString() : data.address.key;
+        if (!this.limiter.allow(key, this.maxRspsPerSource, this.rspLimitInterval, Date.now())) {
+          this.stats.rspsLimited++;
+          this.logRateLimited('limited', `more than max_rsps_per_source (${this.maxRspsPerSource}) requests from ${key} in ${this.rspLimitInterval} ms: dropped unanswered`);
+          return;
+        }
         this.learn(data);
         const mine = this.selfData();
         if (mine !== undefined) {
@@ -185,9 +252,9 @@ export class PING extends Discovery {
     }
   }
 
-  /** Tells the transport how to reach the member, and remembers its name. */
+  /** Tells the transport how to reach the member, and remembers its name (never renaming a known member). */
   private learn(d: PingData): void {
-    if (d.name) NameCache.add(d.address, d.name);
+    if (d.name && NameCache.get(d.address) === undefined) NameCache.add(d.address, d.name);
     if (d.physical) {
       this.downProt.downEvent(new Event(EventType.ADD_PHYSICAL_ADDRESS, { address: d.address, physical: d.physical, name: d.name }));
     }
@@ -200,6 +267,17 @@ export class PING extends Discovery {
     if ((breakOnCoord && d.isCoord) || (numMembers !== undefined && numMembers > 0 && round.found.size >= numMembers)) {
       this.finish(round);
     }
+  }
+
+  private readonly logged = new Map<string, number>();
+
+  /** Logs at most once per 10 s per kind of rejection (the stats count them all). */
+  private logRateLimited(kind: string, text: string): void {
+    const now = Date.now();
+    const at = this.logged.get(kind);
+    if (at !== undefined && now - at < 10_000) return;
+    this.logged.set(kind, now);
+    this.log.warn(text);
   }
 
   private finish(round: Round): void {
@@ -228,6 +306,16 @@ export function toWire(d: PingData): WirePingData {
   if (d.physical) w.physical = d.physical.toString();
   if (d.viewId) w.viewId = { creator: d.viewId.creator.bytes, id: d.viewId.id };
   return w;
+}
+
+/** Whether a wire form carries a name or address longer than any real member's (name bloat). */
+function oversized(w: WirePingData): boolean {
+  return (w.name !== null && w.name !== undefined && w.name.length > MAX_WIRE_NAME) ||
+    (w.physical !== null && w.physical !== undefined && w.physical.length > MAX_WIRE_PHYSICAL);
+}
+
+function samePhysical(a: PhysicalAddress, b: PhysicalAddress): boolean {
+  return a.port === b.port && a.host === b.host;
 }
 
 /** The data a wire form describes, or undefined if an address is malformed. */

@@ -27,6 +27,8 @@ const LEAVING = 0x4c; // 'L'
 const LEAVING_BYTES = Uint8Array.of(LEAVING);
 /** How long a leaver waits for its monitors to close after the LEAVING byte before it cuts them off. */
 const GOODBYE_GRACE_MS = 200;
+/** Bytes a monitor connection may send after its address (it sends none) before it is closed. */
+const MAX_BYTES_AFTER_HANDSHAKE = 64;
 /** The host used when the transport has no IP host (SHARED_LOOPBACK): every member is in this process. */
 const LOOPBACK_HOST = '127.0.0.1';
 
@@ -68,6 +70,13 @@ interface ClientConn {
  *
  * Only FD_SOCK2's own control messages are taken out of the stream; regular messages pass
  * through untouched.
+ *
+ * The server is bounded (issue 12): a connection must say who it is (the monitor's 16-byte
+ * address) within `handshake_timeout`, and that monitor must be a member of the view by then;
+ * otherwise it is closed (`handshakeTimeouts`, `nonMemberMonitors`). At most
+ * `max_pending_conns` connections wait for that at once: over it the oldest is closed
+ * (`connsRefused`; a real monitor sends its address at once). A monitor sends nothing after its
+ * address: more than a few bytes close the connection (`badHandshakes`).
  */
 export class FD_SOCK2 extends Protocol {
   static override readonly protocolName = 'FD_SOCK2';
@@ -81,6 +90,12 @@ export class FD_SOCK2 extends Protocol {
     getPortInterval: { type: 'duration', min: 1, description: 'How often GET_PORT is resent to a neighbour that has not answered' },
     connectTimeout: { type: 'duration', min: 1, description: 'How long a connect to the neighbour may take (one retry, then it is suspected)' },
     keepAlive: { type: 'boolean', description: 'Enable TCP keepalive on the connection to the neighbour' },
+    handshakeTimeout: {
+      type: 'duration',
+      min: 1,
+      description: 'An accepted connection is closed unless it named a monitor that is a view member within this long',
+    },
+    maxPendingConns: { type: 'int', min: 1, description: 'Accepted connections waiting for their handshake at most; over it the oldest is closed' },
   };
 
   bindPort = 0;
@@ -88,6 +103,8 @@ export class FD_SOCK2 extends Protocol {
   getPortInterval = 500;
   connectTimeout = 1000;
   keepAlive = true;
+  handshakeTimeout = 5000;
+  maxPendingConns = 20;
 
   readonly stats = {
     suspicionsRaised: 0,
@@ -97,6 +114,14 @@ export class FD_SOCK2 extends Protocol {
     portReceived: 0,
     suspectMsgsReceived: 0,
     leavingReceived: 0,
+    /** Accepted connections closed: over max_pending_conns (the oldest pending one). */
+    connsRefused: 0,
+    /** Accepted connections closed: no monitor address within handshake_timeout. */
+    handshakeTimeouts: 0,
+    /** Accepted connections closed: the monitor they named was not a view member after handshake_timeout. */
+    nonMemberMonitors: 0,
+    /** Accepted connections closed: bytes after the monitor's address. */
+    badHandshakes: 0,
   };
 
   private running = false;
@@ -111,6 +136,8 @@ export class FD_SOCK2 extends Protocol {
   private ipTransport = false;
   /** Server side: connections of the members that watch this one -> the monitor (once it said who it is). */
   private readonly accepted = new Map<Socket, Address | null>();
+  /** Accepted connections not yet accepted as a view member's monitor, oldest first, with their timers. */
+  private readonly pendingConns = new Map<Socket, ScheduledTask>();
   private goodbye: Promise<void> | null = null;
 
   private view: View | null = null;
@@ -153,6 +180,7 @@ export class FD_SOCK2 extends Protocol {
     await this.sayGoodbye();
     for (const s of this.accepted.keys()) s.destroy();
     this.accepted.clear();
+    this.clearPending();
     const server = this.server;
     this.server = null;
     this.serverPort = 0;
@@ -170,6 +198,7 @@ export class FD_SOCK2 extends Protocol {
     return {
       ...this.stats,
       monitors: this.accepted.size,
+      pendingConns: this.pendingConns.size,
       connected: this.client?.connected === true ? 1 : 0,
       suspected: this.suspected.size,
       /** The bound port of the TCP server (0 while stopped). */
@@ -212,6 +241,7 @@ export class FD_SOCK2 extends Protocol {
     this.neighbour = null;
     for (const s of this.accepted.keys()) s.destroy();
     this.accepted.clear();
+    this.clearPending();
     const server = this.server;
     this.server = null;
     server?.close();
@@ -260,6 +290,10 @@ export class FD_SOCK2 extends Protocol {
   private setView(view: View): void {
     const prev = this.view;
     this.view = view;
+    for (const sock of [...this.pendingConns.keys()]) {
+      const m = this.accepted.get(sock);
+      if (m !== undefined && m !== null && view.containsMember(m)) this.settle(sock);
+    }
     // A merge view is the coordinators' verdict on who is alive: earlier suspicions are void.
     if (view instanceof MergeView) this.suspected.clear();
     for (const set of [this.suspected, this.left]) for (const a of set) if (!view.containsMember(a)) set.delete(a);
@@ -494,27 +528,105 @@ export class FD_SOCK2 extends Protocol {
       sock.destroy();
       return;
     }
+    if (this.pendingConns.size >= this.maxPendingConns) {
+      // A flood of connections that say nothing: the oldest goes (a real monitor names itself at once).
+      const oldest = this.pendingConns.keys().next().value;
+      if (oldest !== undefined) {
+        this.stats.connsRefused++;
+        this.logRateLimited('refused', `more than max_pending_conns (${this.maxPendingConns}) connections without a handshake: closed the oldest`);
+        this.dropConn(oldest);
+      }
+    }
     this.accepted.set(sock, null);
+    this.pendingConns.set(
+      sock,
+      this.timer.schedule(this.handshakeTimeout, () => this.onHandshakeTimeout(sock)),
+    );
     sock.on('error', () => {
       // 'close' follows; a monitor going away is none of our business.
     });
-    sock.on('close', () => this.accepted.delete(sock));
+    sock.on('close', () => {
+      this.accepted.delete(sock);
+      this.pendingConns.get(sock)?.cancel();
+      this.pendingConns.delete(sock);
+    });
     if (this.leaving) {
       sock.end(LEAVING_BYTES);
       return;
     }
     let head: Buffer | null = null;
+    let extra = 0;
     sock.on('data', (data: Buffer) => {
-      if (this.accepted.get(sock) !== null) return;
+      if (this.accepted.get(sock) !== null) {
+        extra += data.length;
+        this.checkExtraBytes(sock, extra);
+        return;
+      }
       head = head === null ? data : Buffer.concat([head, data]);
       if (head.length >= 16) {
         const monitor = Address.fromBytes(head, 0);
+        extra = head.length - 16;
+        if (this.checkExtraBytes(sock, extra)) return;
         this.accepted.set(sock, monitor);
         head = null;
         this.log.debug(`${this.localAddress}: watched by ${monitor}`);
+        // A view member's monitor is settled; anyone else waits for the view (or the timeout).
+        if (this.view?.containsMember(monitor)) this.settle(sock);
       }
     });
   };
+
+  /**
+   * A monitor sends nothing after its 16-byte address: a connection that sends more than a few
+   * bytes is not one, and is closed.
+   * @returns whether it was closed
+   */
+  private checkExtraBytes(sock: Socket, extra: number): boolean {
+    if (extra <= MAX_BYTES_AFTER_HANDSHAKE) return false;
+    this.stats.badHandshakes++;
+    this.logRateLimited('bytes', 'closed a connection that sent bytes after the monitor address');
+    this.dropConn(sock);
+    return true;
+  }
+
+  /** The connection belongs to a view member's monitor: no more handshake timeout for it. */
+  private settle(sock: Socket): void {
+    this.pendingConns.get(sock)?.cancel();
+    this.pendingConns.delete(sock);
+  }
+
+  private onHandshakeTimeout(sock: Socket): void {
+    if (!this.pendingConns.delete(sock)) return;
+    const monitor = this.accepted.get(sock);
+    if (monitor !== undefined && monitor !== null && this.view?.containsMember(monitor)) return;
+    if (monitor === null || monitor === undefined) this.stats.handshakeTimeouts++;
+    else this.stats.nonMemberMonitors++;
+    this.logRateLimited('handshake', `closed a connection that named no view member within handshake_timeout (${this.handshakeTimeout} ms)`);
+    this.dropConn(sock);
+  }
+
+  private dropConn(sock: Socket): void {
+    this.pendingConns.get(sock)?.cancel();
+    this.pendingConns.delete(sock);
+    this.accepted.delete(sock);
+    sock.destroy();
+  }
+
+  private clearPending(): void {
+    for (const t of this.pendingConns.values()) t.cancel();
+    this.pendingConns.clear();
+  }
+
+  private readonly logged = new Map<string, number>();
+
+  /** Logs at most once per 10 s per kind of rejection (the stats count them all). */
+  private logRateLimited(kind: string, text: string): void {
+    const now = Date.now();
+    const at = this.logged.get(kind);
+    if (at !== undefined && now - at < 10_000) return;
+    this.logged.set(kind, now);
+    this.log.warn(text);
+  }
 
   /**
    * Writes the LEAVING byte on every monitor's connection and closes it, so the monitors do not

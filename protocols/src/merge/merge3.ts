@@ -18,6 +18,12 @@ import type { PingData } from '../discovery/ping-data.js';
 import { ProtocolId } from '../ids.js';
 import { Transport } from '../transport/transport.js';
 
+/** The longest logical name (characters) and `host:port` an INFO may carry; longer: dropped (`droppedOversize`). */
+const MAX_INFO_NAME = 256;
+const MAX_INFO_PHYSICAL = 64;
+/** Coordinators remembered at most between two checks (forged INFOs cannot grow the table). */
+const MAX_COORDS = 1000;
+
 const Merge3Header = tsgroups.protocols.Merge3Header;
 type Header = tsgroups.protocols.Merge3Header.$Properties;
 
@@ -59,7 +65,15 @@ export class MERGE3 extends Protocol {
   private checkTask: ScheduledTask | null = null;
   /** Whether a discovery round of this protocol is under way (one at a time). */
   private discovering = false;
-  readonly stats = { infosSent: 0, infosReceived: 0, mergesTriggered: 0, discoveryRounds: 0, coordsDiscovered: 0 };
+  readonly stats = {
+    infosSent: 0,
+    infosReceived: 0,
+    mergesTriggered: 0,
+    discoveryRounds: 0,
+    coordsDiscovered: 0,
+    /** INFOs dropped: a name or address longer than any real member's, or over MAX_COORDS coordinators. */
+    droppedOversize: 0,
+  };
 
   override checkConfig(stack: ProtocolStack): void {
     if (this.minInterval > this.maxInterval) {
@@ -97,10 +111,16 @@ export class MERGE3 extends Protocol {
     const h = header as Header;
     if (h.type !== Merge3Header.Type.INFO || !h.coord || !h.viewId?.creator) return;
     this.stats.infosReceived++;
+    if ((h.name && h.name.length > MAX_INFO_NAME) || (h.physical && h.physical.length > MAX_INFO_PHYSICAL) || this.coords.size >= MAX_COORDS) {
+      this.stats.droppedOversize++;
+      return;
+    }
     try {
       const sender = msg.src!;
-      if (h.name) NameCache.add(sender, h.name);
-      const physical = PhysicalAddress.parse(h.physical);
+      if (h.name && NameCache.get(sender) === undefined) NameCache.add(sender, h.name);
+      // The address the INFO came from, where the transport knows it (not what it claims: see PING).
+      const transport = this.stack.getTransport();
+      const physical = (transport instanceof Transport ? transport.datagramSource(sender) : undefined) ?? PhysicalAddress.parse(h.physical);
       if (physical !== undefined) {
         // After a partition the transport may have forgotten the other side: teach it again.
         this.downProt.downEvent(new Event(EventType.ADD_PHYSICAL_ADDRESS, { address: sender, physical, name: h.name ?? undefined }));

@@ -9,12 +9,15 @@ import {
   utf8Decode,
   utf8Encode,
 } from '@tsgroups/core';
+import { PhysicalAddresses } from './physical-addresses.js';
 import { resolveTransportBindAddr, Transport } from './transport.js';
 
 /** The first frame of every connection names the dialer's listening address: this magic, then `host:port`. */
 const HELLO_MAGIC = 0x54534743; // 'TSGC'
 /** The longest hello frame taken (magic and `host:port`). */
 const MAX_HELLO = 4 + 300;
+/** The address-map entries kept at most (addresses are new on every connect, so it is bounded). */
+const MAX_PHYSICAL_ENTRIES = 10_000;
 /** One TCP connection to a peer, in either direction. */
 interface Conn {
   readonly sock: Socket;
@@ -22,6 +25,11 @@ interface Conn {
   readonly outbound: boolean;
   /** The peer's listening address (`host:port`): known at once when dialing, from its hello when accepting. */
   peer: string | null;
+  /** The peer's listening host and port (from `peer`), the source of what arrives on this connection. */
+  peerHost: string | null;
+  peerPort: number;
+  /** Whether a valid datagram arrived on it: a later hello claiming the same peer does not displace it. */
+  proven: boolean;
   /** Bytes received and not yet framed. */
   pending: Buffer;
   /** Whether the peer's hello arrived (accepted connections) or was sent (dialed ones). */
@@ -68,6 +76,11 @@ export class TCP extends Transport {
     maxSendBuffer: { type: 'size', min: 65_536, description: 'Unsent bytes a connection holds at most; more is dropped and counted' },
     connExpireTime: { type: 'duration', description: 'Idle connections are closed after this long (0: never)' },
     helloTimeout: { type: 'duration', description: 'An accepted connection that sends no hello within this long is closed' },
+    maxPendingConns: {
+      type: 'int',
+      min: 1,
+      description: 'Accepted connections without a hello kept at most; over it the oldest is closed (connectionsRefused)',
+    },
     reconnectInterval: { type: 'duration', description: 'Backoff after a failed dial; doubles on each failure up to 32 times' },
   };
 
@@ -80,6 +93,7 @@ export class TCP extends Transport {
   maxSendBuffer = 4_000_000;
   connExpireTime = 0;
   helloTimeout = 5000;
+  maxPendingConns = 50;
   reconnectInterval = 500;
 
   declare readonly stats: Transport['stats'] & {
@@ -93,6 +107,7 @@ export class TCP extends Transport {
     connectionsClosed: number;
     duplicateConnections: number;
     socketErrors: number;
+    connectionsRefused: number;
   };
 
   private server: Server | null = null;
@@ -104,7 +119,9 @@ export class TCP extends Transport {
   private readonly conns = new Map<string, Conn>();
   /** Every open connection (those in `conns`, accepted ones before their hello, losers draining). */
   private readonly all = new Set<Conn>();
-  private readonly physical = new Map<Address, PhysicalAddress>();
+  private readonly physical = new PhysicalAddresses(MAX_PHYSICAL_ENTRIES, this.isViewMember);
+  /** Accepted connections that sent no hello yet, oldest first (bounded by max_pending_conns). */
+  private readonly pendingConns = new Set<Conn>();
   /** Per peer key: until when sends are dropped after a failed dial, and the next backoff. */
   private readonly backoff = new Map<string, { until: number; next: number }>();
 
@@ -121,6 +138,7 @@ export class TCP extends Transport {
       connectionsClosed: 0,
       duplicateConnections: 0,
       socketErrors: 0,
+      connectionsRefused: 0,
     });
   }
 
@@ -205,7 +223,11 @@ export class TCP extends Transport {
       case EventType.ADD_PHYSICAL_ADDRESS: {
         const { address, physical } = evt.arg;
         if (!isIPv4(physical.host) || physical.port === 0) this.log.debug(`ignored an unusable physical address ${physical} for ${address}`);
-        else if (address !== this.localAddress) this.physical.set(address, physical);
+        else if (address !== this.localAddress) {
+          const src = this.datagramSource(address);
+          const verified = src !== undefined && src.port === physical.port && src.host === physical.host;
+          if (this.physical.learn(address, physical, verified) === 'refused') this.physicalRefused(address, physical, this.physical.get(address));
+        }
         return undefined;
       }
     }
@@ -234,7 +256,7 @@ export class TCP extends Transport {
       this.write(p, data);
       return;
     }
-    this.stats.droppedNoPhysical += this.forEachMulticastTarget(this.physical, this.localPhysical, (p) => this.write(p, data));
+    this.stats.droppedNoPhysical += this.forEachMulticastTarget(this.physical.map, this.localPhysical, (p) => this.write(p, data));
   }
 
   // ---- internals ----
@@ -286,18 +308,40 @@ export class TCP extends Transport {
       return;
     }
     this.stats.connectionsAccepted++;
-    this.track(sock, false, null);
-    // A connection that never says who it is (half-open, a port scanner) is not kept.
+    // Connections that never say who they are (half-open, a port scanner, a flood) are bounded:
+    // over max_pending_conns the oldest goes (a real peer sends its hello at once).
+    if (this.pendingConns.size >= this.maxPendingConns) {
+      const oldest = this.pendingConns.values().next().value;
+      if (oldest !== undefined) {
+        this.stats.connectionsRefused++;
+        this.logRateLimited('pending-conns', `more than max_pending_conns (${this.maxPendingConns}) connections without a hello: closed the oldest`);
+        this.close(oldest, true);
+      }
+    }
+    const c = this.track(sock, false, null);
+    this.pendingConns.add(c);
     sock.setTimeout(this.helloTimeout);
   };
 
   private track(sock: Socket, outbound: boolean, peer: string | null): Conn {
-    const c: Conn = { sock, outbound, peer, pending: Buffer.alloc(0), greeted: outbound, connected: !outbound, closed: false };
+    const p = peer === null ? undefined : PhysicalAddress.parse(peer);
+    const c: Conn = {
+      sock,
+      outbound,
+      peer,
+      peerHost: p?.host ?? null,
+      peerPort: p?.port ?? 0,
+      proven: false,
+      pending: Buffer.alloc(0),
+      greeted: outbound,
+      connected: !outbound,
+      closed: false,
+    };
     this.all.add(c);
     if (outbound && this.connExpireTime > 0) sock.setTimeout(this.connExpireTime);
     sock.on('data', (chunk: Buffer) => this.onData(c, chunk));
     sock.on('timeout', () => {
-      if (!c.greeted) this.stats.connectionsTimedOut++;
+      if (!c.outbound && !c.proven) this.stats.connectionsTimedOut++;
       this.close(c, true);
     });
     sock.on('error', (err: NodeJS.ErrnoException) => {
@@ -349,12 +393,25 @@ export class TCP extends Transport {
       return false;
     }
     c.greeted = true;
+    // Still pending (and under hello_timeout) until a valid datagram proves it: a hello is cheap.
     c.peer = p.toString();
-    c.sock.setTimeout(this.connExpireTime);
+    c.peerHost = p.host;
+    c.peerPort = p.port;
     const existing = this.conns.get(c.peer);
     if (existing === undefined || existing.closed) {
       this.conns.set(c.peer, c);
       return true;
+    }
+    if (existing.proven) {
+      // The peer's connection works (datagrams came on it): a second hello naming the same peer is
+      // someone else claiming its address (to receive its traffic), not the peer. Kept out.
+      this.stats.connectionsRefused++;
+      this.logRateLimited(
+        'hello-taken',
+        `closed a connection from ${c.sock.remoteAddress ?? '?'}:${c.sock.remotePort ?? '?'} whose hello names ${c.peer}, which has a working connection`,
+      );
+      this.close(c, true);
+      return false;
     }
     // Both dialed: keep the connection the lower address dialed, on both sides.
     this.stats.duplicateConnections++;
@@ -370,16 +427,20 @@ export class TCP extends Transport {
 
   /** @returns false if the connection was closed */
   private onFrame(c: Conn, frame: Buffer): boolean {
-    const res = this.receive(frame);
+    const res = this.receive(frame, c.peerHost, c.peerPort);
     if (res === DropReason.MALFORMED || res === DropReason.NOT_TSGROUPS || res === DropReason.VERSION || res === DropReason.CLUSTER) {
       this.badFrame(c, `a datagram dropped as ${res}`);
       return false;
     }
+    if (!c.proven && res !== 'checksum') {
+      c.proven = true;
+      if (this.pendingConns.delete(c)) c.sock.setTimeout(this.connExpireTime);
+    }
     if (typeof res === 'object' && c.peer !== null) {
       const sender = res.sender;
-      if (sender !== this.localAddress && !this.physical.has(sender)) {
+      if (sender !== this.localAddress && !this.physical.isVerified(sender)) {
         const p = PhysicalAddress.parse(c.peer);
-        if (p !== undefined) this.physical.set(sender, p);
+        if (p !== undefined && this.physical.learn(sender, p, true) === 'refused') this.physicalRefused(sender, p, this.physical.get(sender));
       }
     }
     return true;
@@ -387,7 +448,7 @@ export class TCP extends Transport {
 
   private badFrame(c: Conn, what: string): void {
     this.stats.badFrames++;
-    this.log.warn(`closed a connection from ${c.sock.remoteAddress ?? '?'}:${c.sock.remotePort ?? '?'}: ${what}`);
+    this.logRateLimited('bad-frame', `closed a connection from ${c.sock.remoteAddress ?? '?'}:${c.sock.remotePort ?? '?'}: ${what}`);
     this.close(c, true);
   }
 
@@ -399,6 +460,7 @@ export class TCP extends Transport {
   }
 
   private forget(c: Conn): void {
+    this.pendingConns.delete(c);
     if (!c.closed) {
       c.closed = true;
       this.stats.connectionsClosed++;

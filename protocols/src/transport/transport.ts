@@ -14,7 +14,7 @@ import {
   type Message,
   MessageBatch,
   type MessageSizeLimit,
-  type PhysicalAddress,
+  PhysicalAddress,
   Protocol,
   type PropertyDecls,
   type ScheduledTask,
@@ -23,6 +23,9 @@ import {
   bindAddressError,
   ConfigError,
   resolveBindAddress,
+  CHECKSUM_TRAILER_SIZE,
+  ChecksumResult,
+  checkDatagramChecksum,
 } from '@tsgroups/core';
 import { DepartedMembers } from './departed-members.js';
 
@@ -86,6 +89,10 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
     // A transport with another limit redeclares maxBundleSize (UDP: the IPv4 datagram limit).
     maxBundleSize: { type: 'size', min: 1024, max: 65_507, description: 'Largest datagram the bundler builds' },
     loopback: { type: 'boolean', description: 'Deliver own multicasts locally instead of waiting for them from the network' },
+    checksum: {
+      type: 'boolean',
+      description: 'End every datagram with a CRC32C of its bytes, checked before decoding: corrupted datagrams (and those without one) are dropped; every member must agree',
+    },
     logicalAddrCacheExpiration: {
       type: 'duration',
       min: 1,
@@ -95,6 +102,8 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
 
   maxBundleSize = 64_000;
   loopback = true;
+  /** Whether datagrams carry (and must carry) a CRC32C trailer (see docs/wire-format.md). */
+  checksum = false;
   /** 360 s, as JGroups' logical address cache. */
   logicalAddrCacheExpiration = 360_000;
 
@@ -117,6 +126,11 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
   private flushTask: EndOfTurnTask | null = null;
   private running = false;
   private loopbackQueue: Message[] = [];
+  /** Where the datagram being passed up came from (its sender and source host:port), while it is; see {@link datagramSource}. */
+  private srcSender: Address | null = null;
+  private srcHost: string | null = null;
+  private srcPort = 0;
+  private srcPhysical: PhysicalAddress | undefined = undefined;
 
   readonly stats = {
     msgsSent: 0,
@@ -143,6 +157,12 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
     sizeMismatches: 0,
     /** Members that left the view and whose physical address was forgotten (logical_addr_cache_expiration). */
     departedForgotten: 0,
+    /** Datagrams dropped by the checksum (checksum="true"): corrupted, or without a checksum. */
+    droppedChecksum: 0,
+    /** Of droppedChecksum: datagrams without a checksum trailer (a member without checksum="true"?). */
+    droppedNoChecksum: 0,
+    /** Physical addresses refused for a member whose address is verified (see PhysicalAddresses). */
+    physicalRefused: 0,
   };
 
   /** Sends one encoded datagram to `dest`, or to every member when `dest` is null. */
@@ -287,10 +307,21 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
    * Entry point for a datagram that arrived from the network. Never throws.
    * @returns the batch that went up, or the drop reason
    */
-  receive(data: Uint8Array): MessageBatch | DropReason | 'not_for_me' | 'own' | 'stopped' {
+  receive(
+    data: Uint8Array,
+    srcHost: string | null = null,
+    srcPort = 0,
+  ): MessageBatch | DropReason | 'not_for_me' | 'own' | 'stopped' | 'checksum' {
     if (!this.running) return 'stopped';
     this.stats.datagramsReceived++;
     this.stats.bytesReceived += data.length;
+    if (this.checksum) {
+      const c = checkDatagramChecksum(data);
+      if (c !== ChecksumResult.OK) {
+        this.dropChecksum(c, srcHost, srcPort);
+        return 'checksum';
+      }
+    }
     const res = decodeDatagram(data, this.clusterBytes);
     if (typeof res === 'string') {
       this.countDrop(res);
@@ -309,8 +340,46 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
       return 'own';
     }
     this.stats.msgsReceived += batch.size();
-    this.passUp(batch);
+    if (srcHost === null) {
+      this.passUp(batch);
+      return batch;
+    }
+    this.srcSender = batch.sender;
+    this.srcHost = srcHost;
+    this.srcPort = srcPort;
+    try {
+      this.passUp(batch);
+    } finally {
+      this.srcSender = null;
+      this.srcHost = null;
+      this.srcPhysical = undefined;
+    }
     return batch;
+  }
+
+  /**
+   * Where the datagram of `sender` that is being passed up came from (the UDP source, the TCP
+   * connection's peer): valid only while {@link receive} passes that datagram up, synchronously.
+   * Discovery answers and learns this address, never one a message merely claims. Undefined
+   * otherwise (a transport that does not know, another sender, a message a protocol held back).
+   */
+  datagramSource(sender: Address | null): PhysicalAddress | undefined {
+    if (this.srcHost === null || sender === null || sender !== this.srcSender) return undefined;
+    return (this.srcPhysical ??= PhysicalAddress.tryOf(this.srcHost, this.srcPort));
+  }
+
+  private dropChecksum(c: ChecksumResult, host: string | null, port: number): void {
+    this.stats.dropped++;
+    this.stats.droppedChecksum++;
+    if (c === ChecksumResult.MISSING) {
+      this.stats.droppedNoChecksum++;
+      this.logRateLimited(
+        'no-checksum',
+        `dropped a datagram without a checksum${host === null ? '' : ` from ${host}:${port}`}: checksum="true" here, so every member must set it`,
+      );
+    } else if (this.log.isEnabled('debug')) {
+      this.log.debug(`dropped a corrupted datagram (checksum mismatch)${host === null ? '' : ` from ${host}:${port}`}`);
+    }
   }
 
   override getStats(): Record<string, number> {
@@ -335,7 +404,7 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
     if (msg.src === null) msg.src = local;
     let data: Uint8Array;
     try {
-      data = encodeDatagram(cluster, local, null, [msg]);
+      data = encodeDatagram(cluster, local, null, [msg], 0, 1, this.checksum);
     } catch (err) {
       this.stats.droppedEncoding++;
       this.log.error(`cannot encode ${msg}; dropped`, err);
@@ -412,7 +481,7 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
     if (cluster === null || local === null) return;
     let data: Uint8Array;
     try {
-      data = encodeDatagram(cluster, local, dest, msgs);
+      data = encodeDatagram(cluster, local, dest, msgs, 0, msgs.length, this.checksum);
     } catch (err) {
       this.stats.droppedEncoding += msgs.length;
       this.log.error(`cannot encode ${msgs.length} message(s) to ${dest ?? 'all'}; dropped`, err);
@@ -483,7 +552,23 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
     );
   }
 
-  private logRateLimited(kind: string, text: string): void {
+  /** Whether `a` is a member of the current view (its verified physical address is pinned: see PhysicalAddresses). */
+  protected readonly isViewMember = (a: Address): boolean => this.view !== null && this.view.containsMember(a);
+
+  /**
+   * Counts a refused physical address (`physicalRefused`): a claim or a datagram naming another
+   * address for a member whose address is verified. Logged at most every 10 s.
+   */
+  protected physicalRefused(member: Address, claimed: PhysicalAddress | string, known: PhysicalAddress | undefined): void {
+    this.stats.physicalRefused++;
+    this.logRateLimited(
+      'physical-refused',
+      `refused ${claimed} as the physical address of ${member}: its address ${known ?? ''} is verified (address poisoning, or a member behind a changing NAT)`,
+    );
+  }
+
+  /** Logs `text` at most once per 10 s per `kind`, saying how many were not logged. */
+  protected logRateLimited(kind: string, text: string): void {
     const now = Date.now();
     const entry = this.failureLog.get(kind);
     if (entry !== undefined && now - entry.at < SEND_ERROR_LOG_INTERVAL) {
@@ -497,8 +582,9 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
 
   private computeEnvelopes(): void {
     const n = this.clusterBytes?.length ?? 0;
-    this.envelopeMcast = datagramEnvelopeSize(n, false);
-    this.envelopeUcast = datagramEnvelopeSize(n, true);
+    const trailer = this.checksum ? CHECKSUM_TRAILER_SIZE : 0;
+    this.envelopeMcast = datagramEnvelopeSize(n, false) + trailer;
+    this.envelopeUcast = datagramEnvelopeSize(n, true) + trailer;
   }
 
   private queueLoopback(msg: Message): void {

@@ -9,6 +9,7 @@ import {
   type PropertyDecls,
 } from '@tsgroups/core';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
+import { PhysicalAddresses } from './physical-addresses.js';
 import { resolveTransportBindAddr, Transport } from './transport.js';
 
 /** The largest UDP payload over IPv4: 65,535 bytes less the IP (20) and UDP (8) headers. */
@@ -95,7 +96,7 @@ export class UDP extends Transport {
   private sock: Socket | null = null;
   private resolvedBindAddr = '127.0.0.1';
   private localPhysical: PhysicalAddress | undefined = undefined;
-  private readonly physical = new Map<Address, PhysicalAddress>();
+  private readonly physical = new PhysicalAddresses(MAX_PHYSICAL_ENTRIES, this.isViewMember);
 
   constructor() {
     super();
@@ -195,7 +196,10 @@ export class UDP extends Transport {
         if (!isIPv4(physical.host) || isMulticast(physical.host) || physical.port === 0) {
           this.log.debug(`ignored an unusable physical address ${physical} for ${address}`);
         } else if (address !== this.localAddress) {
-          this.learn(address, physical.host, physical.port);
+          // Verified only when it is where the datagram being received (from that member) came from.
+          const src = this.datagramSource(address);
+          const verified = src !== undefined && src.port === physical.port && src.host === physical.host;
+          if (this.physical.learn(address, physical, verified) === 'refused') this.physicalRefused(address, physical, this.physical.get(address));
         }
         return undefined;
       }
@@ -212,7 +216,7 @@ export class UDP extends Transport {
         return;
       }
       // No IP multicast: the same bytes to each member (and recently departed one) as a unicast.
-      this.stats.droppedNoPhysical += this.forEachMulticastTarget(this.physical, this.localPhysical, (p) =>
+      this.stats.droppedNoPhysical += this.forEachMulticastTarget(this.physical.map, this.localPhysical, (p) =>
         sock.send(data, p.port, p.host, this.onSent),
       );
       return;
@@ -268,7 +272,7 @@ export class UDP extends Transport {
   };
 
   private readonly onUnicast = (msg: Buffer, rinfo: RemoteInfo): void => {
-    const res = this.receive(msg);
+    const res = this.receive(msg, rinfo.address, rinfo.port);
     // The source of a datagram is the sender's unicast socket: remember how to answer it.
     if (typeof res === 'object') {
       const sender = res.sender;
@@ -276,8 +280,9 @@ export class UDP extends Transport {
     }
   };
 
-  private readonly onMulticast = (msg: Buffer): void => {
-    this.receive(msg);
+  private readonly onMulticast = (msg: Buffer, rinfo: RemoteInfo): void => {
+    // Multicasts leave from the sender's unicast socket: the source is its unicast address.
+    this.receive(msg, rinfo.address, rinfo.port);
   };
 
   private attach(sock: Socket, kind: string, onMessage: (msg: Buffer, rinfo: RemoteInfo) => void): void {
@@ -301,15 +306,15 @@ export class UDP extends Transport {
     sock.setMulticastLoopback(true);
   }
 
+  /** Learns the source of a datagram from `addr` (verified: see {@link PhysicalAddresses}). */
   private learn(addr: Address, host: string, port: number): void {
     const old = this.physical.get(addr);
-    if (old !== undefined && old.port === port && old.host === host) return;
-    if (old === undefined && this.physical.size >= MAX_PHYSICAL_ENTRIES) {
-      const first = this.physical.keys().next().value;
-      if (first !== undefined) this.physical.delete(first);
+    if (old !== undefined && old.port === port && old.host === host) {
+      if (!this.physical.isVerified(addr)) this.physical.learn(addr, old, true);
+      return;
     }
     const p = PhysicalAddress.tryOf(host, port);
-    if (p !== undefined) this.physical.set(addr, p);
+    if (p !== undefined && this.physical.learn(addr, p, true) === 'refused') this.physicalRefused(addr, p, old);
   }
 
 }

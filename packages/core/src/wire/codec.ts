@@ -4,6 +4,7 @@ import { TRANSIENT_FLAGS } from '../flags.js';
 import { HeaderRegistry } from '../header.js';
 import { Message } from '../message.js';
 import { MessageBatch } from '../message-batch.js';
+import { crc32c } from './crc32c.js';
 import { Reader, Writer } from './protobuf.js';
 import { delimitedSize, varintSize } from './sizes.js';
 
@@ -36,6 +37,8 @@ const M_FLAGS = (1 << 3) | 0;
 const M_SRC = (2 << 3) | 2;
 const M_HEADERS = (3 << 3) | 2;
 const M_PAYLOAD = (4 << 3) | 2;
+/** Field 7 (fixed32), the checksum trailer: the CRC32C of every byte before it; always the datagram's last 5 bytes. */
+const T_CHECKSUM = (7 << 3) | 5;
 const H_ID = (1 << 3) | 0;
 const H_HEADER = (2 << 3) | 2;
 
@@ -50,7 +53,25 @@ export function datagramEnvelopeSize(clusterLength: number, unicast: boolean): n
   return 5 + 1 + varintSize(WIRE_VERSION) + 1 + delimitedSize(clusterLength) + 18 + (unicast ? 18 : 0);
 }
 
-/** The exact length `encodeDatagram` returns for the same arguments. */
+/** The bytes the checksum trailer adds to a datagram (tag and fixed32): see {@link encodeDatagram}. */
+export const CHECKSUM_TRAILER_SIZE = 5;
+
+/** What {@link checkDatagramChecksum} finds. */
+export const ChecksumResult = { OK: 0, MISSING: 1, MISMATCH: 2 } as const;
+export type ChecksumResult = (typeof ChecksumResult)[keyof typeof ChecksumResult];
+
+/**
+ * Checks the checksum trailer of a datagram encoded with `checksum`: its last 5 bytes must be the
+ * tag of field 7 and the CRC32C of every byte before the CRC. Runs before anything is decoded.
+ */
+export function checkDatagramChecksum(buf: Uint8Array): ChecksumResult {
+  const n = buf.length;
+  if (n < CHECKSUM_TRAILER_SIZE || buf[n - 5] !== T_CHECKSUM) return ChecksumResult.MISSING;
+  const stored = (buf[n - 4]! | (buf[n - 3]! << 8) | (buf[n - 2]! << 16) | (buf[n - 1]! << 24)) >>> 0;
+  return crc32c(buf, 0, n - 4) === stored ? ChecksumResult.OK : ChecksumResult.MISMATCH;
+}
+
+/** The exact length `encodeDatagram` returns for the same arguments (without a checksum). */
 export function datagramSize(
   cluster: Uint8Array,
   sender: Address,
@@ -72,6 +93,7 @@ const MAX_SPARE_WRITER = 256 * 1024;
 /**
  * Encodes `count` messages from `msgs[start..]` for one destination (null: multicast) into one
  * datagram. Every header's protocol must have registered a codec.
+ * @param checksum whether to end the datagram with a CRC32C trailer (field 7, {@link CHECKSUM_TRAILER_SIZE} bytes)
  */
 export function encodeDatagram(
   cluster: Uint8Array,
@@ -80,6 +102,7 @@ export function encodeDatagram(
   msgs: readonly Message[],
   start = 0,
   count = msgs.length - start,
+  checksum = false,
 ): Uint8Array {
   // A new protobufjs writer starts with 128 bytes and doubles (allocating and copying) up to
   // the datagram's size, nine times for a full bundle: reuse one writer, whose finish() copies
@@ -96,8 +119,18 @@ export function encodeDatagram(
   w.uint32(T_SENDER).bytes(sender.bytes);
   if (dest !== null) w.uint32(T_DEST).bytes(dest.bytes);
   for (let i = start; i < start + count; i++) encodeMessage(w, msgs[i]!, sender);
+  if (checksum) w.uint32(T_CHECKSUM).fixed32(0);
   const out = w.finish();
   if (w.buf.length <= MAX_SPARE_WRITER) spareWriter = w;
+  if (checksum) {
+    // Written in place into the datagram's last 4 bytes (little-endian, as any fixed32).
+    const n = out.length;
+    const crc = crc32c(out, 0, n - 4);
+    out[n - 4] = crc & 0xff;
+    out[n - 3] = (crc >>> 8) & 0xff;
+    out[n - 2] = (crc >>> 16) & 0xff;
+    out[n - 1] = crc >>> 24;
+  }
   return out;
 }
 
