@@ -27,6 +27,7 @@ import {
   type View,
 } from 'tsgroups';
 import { closeAll, discardOf, partition, Recorder, uniqueCluster, waitForSameView, waitUntil } from './helpers/cluster.js';
+import { randomGroup, udpStackText } from './udp/udp-helpers.js';
 
 const JOIN_REQ = 1; // GmsHeader.Type.JOIN_REQ
 /** A refused join's connect() must end well before one join_timeout (3 s) would have passed. */
@@ -257,6 +258,46 @@ describe('HMAC token', () => {
     expect(auth.stats.refused).toBe(2);
     expectView(abc, view);
   });
+});
+
+test('a flood of forged join requests is refused and counted; at most 20 answers a second, no nonce kept, the view unchanged', async () => {
+  const name = uniqueCluster('auth-flood');
+  const xml = authXml(`auth_class="hmac" secret_file="${secretFile(newSecret())}"`);
+  const a = channel(xml, 'A');
+  const tap = await withTap(a);
+  await a.connect(name);
+  const chs = await cluster(name, ['B'], () => xml, [a]);
+  const view = a.getView()!;
+  const model = tap.joinRequests.at(-1)!;
+  const auth = authOf(a);
+  const forged = 2000;
+  const started = Date.now();
+  for (let i = 0; i < forged; i++) {
+    const m = model.copy();
+    // Fresh timestamps and nonces, proofs of the right length but made without the secret.
+    m.putHeader(ProtocolId.AUTH, { kind: AuthKind.HMAC, timestamp: Date.now(), nonce: randomBytes(16), proof: randomBytes(32), cert: new Uint8Array(0) } satisfies AuthHeader);
+    tap.replay(m);
+  }
+  const seconds = Math.floor(Date.now() / 1000) - Math.floor(started / 1000) + 1;
+  expect(auth.stats.refused).toBe(forged);
+  expect(auth.stats.invalid).toBe(forged);
+  expect(auth.stats.refusalsAnswered).toBeLessThanOrEqual(20 * seconds);
+  expect(auth.stats.refusalsAnswered + auth.stats.refusalsUnanswered).toBe(forged);
+  expect(auth.getStats().replayCacheEntries).toBe(1); // B's own join only
+  expectView(chs, view);
+});
+
+test('over UDP on 127.0.0.1 (udp.xml with AUTH below GMS): 3 members join, a joiner with another secret is refused at once', async () => {
+  const group = randomGroup();
+  const withAuth = (file: string) => udpStackText(group).replace(/(\s*)<GMS\b/, `$1<AUTH secret_file="${file}"/>$1<GMS`);
+  const good = withAuth(secretFile(newSecret()));
+  expect(good).toMatch(/<AUTH [^>]*\/>\s*<GMS/);
+  const name = uniqueCluster('auth-udp');
+  const chs = await cluster(name, ['A', 'B', 'C'], () => good);
+  const view = chs[0]!.getView()!;
+  await expectRefused(channel(withAuth(secretFile(newSecret())), 'D'), name, /invalid token/);
+  expect(authOf(chs[0]!).stats.refused).toBe(1);
+  expectView(chs, view);
 });
 
 describe('X.509 token', () => {
