@@ -300,6 +300,18 @@ test('over UDP on 127.0.0.1 (udp.xml with AUTH below GMS): 3 members join, a joi
   expectView(chs, view);
 });
 
+test('with SYM_ENCRYPT above the transport (as a secure stack has them): the key lets a joiner talk, the secret decides whether it joins', async () => {
+  const key = writeTemp('key.txt', `${randomBytes(32).toString('hex')}\n`);
+  const xml = (secret: string) => authXml(`secret_file="${secret}"`).replace('<SHARED_LOOPBACK/>', `<SHARED_LOOPBACK/>\n  <SYM_ENCRYPT key_file="${key}"/>`);
+  const name = uniqueCluster('auth-sym');
+  const good = xml(secretFile(newSecret()));
+  const chs = await cluster(name, ['A', 'B', 'C'], () => good);
+  const view = chs[0]!.getView()!;
+  await expectRefused(channel(xml(secretFile(newSecret())), 'D'), name, /invalid token/);
+  expect(authOf(chs[0]!).stats.refused).toBe(1);
+  expectView(chs, view);
+});
+
 describe('X.509 token', () => {
   let pki: Record<string, { cert: string; key: string }>;
   let ca: string;
