@@ -35,6 +35,9 @@ export { SeqType, type SequencerHeader, sequencerHeaderCodec } from './order/seq
 export { SYM_ENCRYPT, type LoadedKeys } from './security/sym-encrypt.js';
 export { parseKeyRing, KeyFormatError, type KeyRing } from './security/key-ring.js';
 export { type SymEncryptHeader, symEncryptHeaderCodec } from './security/sym-encrypt-header.js';
+export { Encrypt, isSealHeader, openSealed, sealedAad } from './security/encrypt.js';
+export { ASYM_ENCRYPT } from './security/asym-encrypt.js';
+export { type AsymEncryptHeader, asymEncryptHeaderCodec, type KeyExchangeHeader, KeyExchangeKind } from './security/asym-encrypt-header.js';
 export { AUTH } from './security/auth.js';
 export { type AuthHeader, AuthKind, authHeaderCodec, signedData } from './security/auth-header.js';
 export type { AuthToken, TokenProof } from './security/auth-token.js';

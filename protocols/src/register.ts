@@ -21,6 +21,7 @@ import { BARRIER } from './state/barrier.js';
 import { STATE_TRANSFER } from './state/state-transfer.js';
 import { SEQUENCER } from './order/sequencer.js';
 import { SYM_ENCRYPT } from './security/sym-encrypt.js';
+import { ASYM_ENCRYPT } from './security/asym-encrypt.js';
 import { AUTH } from './security/auth.js';
 import { DELAY } from './testing/delay.js';
 import { DISCARD } from './testing/discard.js';
@@ -60,6 +61,7 @@ export function registerBuiltinProtocols(): void {
   registerBuiltinProtocol(STATE_TRANSFER);
   registerBuiltinProtocol(SEQUENCER);
   registerBuiltinProtocol(SYM_ENCRYPT);
+  registerBuiltinProtocol(ASYM_ENCRYPT);
   registerBuiltinProtocol(AUTH);
   registerBuiltinProtocol(DISCARD);
   registerBuiltinProtocol(DELAY);

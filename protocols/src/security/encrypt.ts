@@ -17,6 +17,7 @@ import {
   type ProtocolStack,
   TRANSIENT_FLAGS,
   utf8Encode,
+  type View,
 } from '@tsgroups/core';
 import { Transport } from '../transport/transport.js';
 import type { KeyRing } from './key-ring.js';
@@ -65,7 +66,7 @@ export type Rejection = 'authFailures' | 'unknownKeyVersion' | 'malformed' | 'un
 
 /** Whether a header of this protocol's id is a seal (the other headers an ASYM_ENCRYPT sends are key exchange). */
 export function isSealHeader(h: unknown): h is SymEncryptHeader {
-  return typeof h === 'object' && h !== null && 'iv' in h && 'tag' in h;
+  return typeof h === 'object' && h !== null && 'sealed' in h;
 }
 
 /**
@@ -196,8 +197,11 @@ export abstract class Encrypt extends Protocol {
   override downEvent(evt: AnyEvent): unknown {
     if (evt.type === EventType.SET_CLUSTER_NAME) this.setCluster(utf8Encode(evt.arg));
     else if (evt.type === EventType.DISCONNECT) this.sealAll(); // the transport flushes its bundles then
-    else if (evt.type === EventType.VIEW_CHANGE) this.replays.retain(evt.arg.members, Date.now());
     return super.downEvent(evt);
+  }
+
+  protected override viewChanged(view: View): void {
+    this.replays.retain(view.members, Date.now());
   }
 
   /** Senders whose nonce windows are kept (bounded: see {@link ReplayWindows}). */
