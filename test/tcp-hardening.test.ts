@@ -2,7 +2,7 @@
 // hello are capped (max_pending_conns, the oldest goes) and closed after hello_timeout; a hello
 // that names a member whose connection works cannot take that member's traffic over.
 import { connect, type Socket } from 'node:net';
-import { Channel, type ProtocolStack, stackFromXml, TCP } from 'tsgroups';
+import { Address, Channel, encodeDatagram, Message, type ProtocolStack, stackFromXml, TCP, utf8Encode } from 'tsgroups';
 import { closeAll, Recorder, stackXml, uniqueCluster, waitForSameView } from './helpers/cluster.js';
 import { waitUntil } from './helpers/wait.js';
 import { reservePorts } from './compliance/reserve-ports.js';
@@ -28,9 +28,8 @@ afterEach(async () => {
   await closeAll(channels.splice(0));
 });
 
-async function tcpCluster(n: number): Promise<{ chs: Channel[]; recs: Recorder[]; ports: number[] }> {
+async function tcpCluster(n: number, cluster = uniqueCluster('tcph')): Promise<{ chs: Channel[]; recs: Recorder[]; ports: number[] }> {
   const ports = await reservePorts(n);
-  const cluster = uniqueCluster('tcph');
   const chs: Channel[] = [];
   const recs: Recorder[] = [];
   for (let i = 0; i < n; i++) {
@@ -102,4 +101,32 @@ test('a hello naming a member whose connection works is refused: its traffic is 
   await a.send(b.getAddress(), 'to B');
   await waitUntil(() => recs[1]!.objects().includes('to B'), 5000, 'the unicast at B');
   expect(stolen).toBe(0);
+});
+
+/** A frame: a 4-byte big-endian length, then the bytes. */
+function frame(data: Uint8Array): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length, 0);
+  return Buffer.concat([len, Buffer.from(data)]);
+}
+
+test('connections that prove themselves once and then idle are bounded by max_conns: strangers go first, members keep theirs', async () => {
+  const cluster = uniqueCluster('tcpmax');
+  const { chs, recs } = await tcpCluster(2, cluster);
+  const [a, b] = chs as [Channel, Channel];
+  const ta = tcpOf(a);
+  ta.maxConns = 10;
+  const base = ta.stats.connectionsEvicted;
+  // Each: a hello with a made-up listening address, then one valid datagram of the cluster (to nobody here).
+  const datagram = encodeDatagram(utf8Encode(cluster), Address.random(), Address.random(), [new Message(null).setString('x')]);
+  const socks: Socket[] = [];
+  for (let i = 0; i < 40; i++) {
+    socks.push(await open(ta.boundPort, (s) => s.write(Buffer.concat([hello(`127.0.0.2:${10_000 + i}`), frame(datagram)]))));
+  }
+  await waitUntil(() => ta.stats.connectionsEvicted - base >= 30, 5000, 'idle strangers evicted', () => `${ta.stats.connectionsEvicted - base}; ${ta.connectionCount} open`);
+  expect(ta.connectionCount).toBeLessThanOrEqual(10);
+  // The members' traffic goes on.
+  await b.send(a.getAddress(), 'from B');
+  await a.send(b.getAddress(), 'from A');
+  await waitUntil(() => recs[0]!.objects().includes('from B') && recs[1]!.objects().includes('from A'), 5000, 'member traffic');
 });

@@ -30,6 +30,10 @@ interface Conn {
   peerPort: number;
   /** Whether a valid datagram arrived on it: a later hello claiming the same peer does not displace it. */
   proven: boolean;
+  /** When a datagram last arrived on it (the transport's activity counter). */
+  lastActive: number;
+  /** The sender of the last datagram delivered from it. */
+  sender: Address | null;
   /** Bytes received and not yet framed. */
   pending: Buffer;
   /** Whether the peer's hello arrived (accepted connections) or was sent (dialed ones). */
@@ -59,6 +63,12 @@ interface Conn {
  * - **Bounded**: a connection's unsent bytes never exceed `max_send_buffer`; a datagram that
  *   would go above it is dropped and counted (`droppedSendBuffer`), and flow control (MFC/UFC)
  *   keeps senders below it in a full stack. Connections idle for `conn_expire_time` are closed.
+ *   At most `max_pending_conns` accepted connections wait for their first valid datagram (hello
+ *   included) at once, each at most `hello_timeout`: over it the oldest goes (`connectionsRefused`).
+ *   At most `max_conns` connections are open: over it the accepted connection idle the longest,
+ *   of no view member first, is closed (`connectionsEvicted`). A hello naming a peer whose
+ *   connection carried valid datagrams is refused (`connectionsRefused`; it would take that
+ *   peer's traffic over).
  * - **Bad input**: a frame longer than `max_bundle_size`, a missing or bad hello,
  *   a datagram that is not a tsgroups datagram of this cluster and version, or a connection that
  *   sends no hello within `hello_timeout`: the connection is closed and counted (`badFrames`,
@@ -76,6 +86,11 @@ export class TCP extends Transport {
     maxSendBuffer: { type: 'size', min: 65_536, description: 'Unsent bytes a connection holds at most; more is dropped and counted' },
     connExpireTime: { type: 'duration', description: 'Idle connections are closed after this long (0: never)' },
     helloTimeout: { type: 'duration', description: 'An accepted connection that sends no hello within this long is closed' },
+    maxConns: {
+      type: 'int',
+      min: 2,
+      description: 'Open connections at most; a connection accepted over it closes the accepted one idle the longest (connectionsEvicted)',
+    },
     maxPendingConns: {
       type: 'int',
       min: 1,
@@ -94,6 +109,9 @@ export class TCP extends Transport {
   connExpireTime = 0;
   helloTimeout = 5000;
   maxPendingConns = 50;
+  maxConns = 1000;
+  /** Counts datagrams received, to order accepted connections by activity (no clock read per datagram). */
+  private activity = 0;
   reconnectInterval = 500;
 
   declare readonly stats: Transport['stats'] & {
@@ -108,6 +126,7 @@ export class TCP extends Transport {
     duplicateConnections: number;
     socketErrors: number;
     connectionsRefused: number;
+    connectionsEvicted: number;
   };
 
   private server: Server | null = null;
@@ -139,6 +158,7 @@ export class TCP extends Transport {
       duplicateConnections: 0,
       socketErrors: 0,
       connectionsRefused: 0,
+      connectionsEvicted: 0,
     });
   }
 
@@ -318,10 +338,31 @@ export class TCP extends Transport {
         this.close(oldest, true);
       }
     }
+    // Connections that proved themselves once and then idle (an outsider that knows the cluster
+    // name) are bounded too: over max_conns the accepted connection idle the longest goes; members
+    // talk all the time (heartbeats), so it is not theirs.
+    if (this.all.size >= this.maxConns) this.evictIdlest();
     const c = this.track(sock, false, null);
     this.pendingConns.add(c);
     sock.setTimeout(this.helloTimeout);
   };
+
+  /** Closes the accepted connection idle the longest, among those of no view member if there are any. */
+  private evictIdlest(): void {
+    let idlest: Conn | undefined;
+    let idlestStranger: Conn | undefined;
+    for (const c of this.all) {
+      if (c.outbound) continue;
+      if (idlest === undefined || c.lastActive < idlest.lastActive) idlest = c;
+      const stranger = c.sender === null || !this.isViewMember(c.sender);
+      if (stranger && (idlestStranger === undefined || c.lastActive < idlestStranger.lastActive)) idlestStranger = c;
+    }
+    idlest = idlestStranger ?? idlest;
+    if (idlest === undefined) return;
+    this.stats.connectionsEvicted++;
+    this.logRateLimited('max-conns', `more than max_conns (${this.maxConns}) connections: closed the accepted one idle the longest`);
+    this.close(idlest, true);
+  }
 
   private track(sock: Socket, outbound: boolean, peer: string | null): Conn {
     const p = peer === null ? undefined : PhysicalAddress.parse(peer);
@@ -332,6 +373,8 @@ export class TCP extends Transport {
       peerHost: p?.host ?? null,
       peerPort: p?.port ?? 0,
       proven: false,
+      lastActive: this.activity,
+      sender: null,
       pending: Buffer.alloc(0),
       greeted: outbound,
       connected: !outbound,
@@ -427,6 +470,7 @@ export class TCP extends Transport {
 
   /** @returns false if the connection was closed */
   private onFrame(c: Conn, frame: Buffer): boolean {
+    c.lastActive = ++this.activity;
     const res = this.receive(frame, c.peerHost, c.peerPort);
     if (res === DropReason.MALFORMED || res === DropReason.NOT_TSGROUPS || res === DropReason.VERSION || res === DropReason.CLUSTER) {
       this.badFrame(c, `a datagram dropped as ${res}`);
@@ -438,6 +482,7 @@ export class TCP extends Transport {
     }
     if (typeof res === 'object' && c.peer !== null) {
       const sender = res.sender;
+      c.sender = sender;
       if (sender !== this.localAddress && !this.physical.isVerified(sender)) {
         const p = PhysicalAddress.parse(c.peer);
         if (p !== undefined && this.physical.learn(sender, p, true) === 'refused') this.physicalRefused(sender, p, this.physical.get(sender));
