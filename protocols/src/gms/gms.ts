@@ -16,12 +16,17 @@ import type { PingData } from '../discovery/ping-data.js';
 import { ProtocolId } from '../ids.js';
 import { digestFromData, digestToData } from '../reliable/digest-codec.js';
 import { Coordinator } from './coordinator.js';
+import { JoinLimiter } from './join-limiter.js';
 import { Joiner } from './joiner.js';
 import { Merger } from './merger.js';
 import { type DigestData, GmsHeader, type GmsHeaderData, GmsType, gmsMessage } from './messages.js';
 import { Participant } from './participant.js';
 import type { GmsHost, GmsRole, RoleKind } from './role.js';
 import { viewFromData } from './view-codec.js';
+import { mayInstallViewFrom } from './view-guard.js';
+
+/** Forged or refused membership messages are logged at most once per this many ms (per kind). */
+const REJECT_LOG_INTERVAL = 10_000;
 
 /**
  * Group membership: joins and leaves, and view installation. The coordinator (the first,
@@ -49,6 +54,8 @@ export class GMS extends Protocol {
     leaveTimeout: { type: 'duration', description: 'How long a leaver waits for the coordinator to confirm' },
     viewAckCollectionTimeout: { type: 'duration', description: 'How long the coordinator waits for view acknowledgements' },
     mergeTimeout: { type: 'duration', min: 1, description: 'How long a merge leader waits for the other coordinators\' views' },
+    maxJoinsPerInterval: { type: 'int', min: 1, description: 'Most new members the coordinator admits per join_limit_interval; other joiners ask again later' },
+    joinLimitInterval: { type: 'duration', min: 1, description: 'The interval max_joins_per_interval counts over' },
   };
 
   joinTimeout = 2000;
@@ -58,6 +65,8 @@ export class GMS extends Protocol {
   leaveTimeout = 2000;
   viewAckCollectionTimeout = 2000;
   mergeTimeout = 5000;
+  maxJoinsPerInterval = 20;
+  joinLimitInterval = 1000;
 
   readonly stats = {
     viewsInstalled: 0,
@@ -67,6 +76,14 @@ export class GMS extends Protocol {
     leaveRequestsResent: 0,
     mergesLed: 0,
     mergeViewsInstalled: 0,
+    /** Views (VIEW, JOIN_RSP) from a sender that may not install them here: dropped, not acknowledged. */
+    forgedViews: 0,
+    /** LEAVE_REQs naming another member than their sender. */
+    forgedLeaves: 0,
+    /** JOIN_REQs naming another joiner than their sender. */
+    forgedJoins: 0,
+    /** JOIN_REQs of new members beyond max_joins_per_interval: not answered (real joiners ask again). */
+    joinsLimited: 0,
   };
 
   private view: View | null = null;
@@ -81,6 +98,12 @@ export class GMS extends Protocol {
   private role: GmsRole | null = null;
   private readonly host: GmsHost = this.createHost();
   private readonly merger = new Merger(this.host);
+  private readonly joinLimiter = new JoinLimiter(
+    () => this.maxJoinsPerInterval,
+    () => this.joinLimitInterval,
+  );
+  /** When each kind of rejection was last logged. */
+  private readonly rejectLoggedAt = new Map<string, number>();
 
   getView(): View | null {
     return this.view;
@@ -137,10 +160,17 @@ export class GMS extends Protocol {
     try {
       switch (h.type) {
         case GmsType.JOIN_REQ:
+          if (!this.admitJoin(src, h)) break;
           if (h.name) NameCache.add(src, h.name); // so the views we send name the joiner
           this.role?.handleJoinRequest(src);
           break;
         case GmsType.LEAVE_REQ:
+          // A member leaves only by its own request: one naming another member is forged.
+          if (!isAddressOf(h.member, src)) {
+            this.stats.forgedLeaves++;
+            this.logRejected('leave', `dropped a LEAVE_REQ from ${src} naming another member`);
+            break;
+          }
           this.role?.handleLeaveRequest(src);
           break;
         case GmsType.VIEW:
@@ -254,6 +284,12 @@ export class GMS extends Protocol {
     const current = this.view;
     // A member that is neither joining nor in a group (it left) installs nothing.
     if (this.role !== null && view.containsMember(self) && (current === null || view.viewId.compareTo(current.viewId) > 0)) {
+      if (!mayInstallViewFrom(this.viewSenderContext(self, current), view, from)) {
+        // Not acknowledged either: the sender learns nothing, a real coordinator resends.
+        this.stats.forgedViews++;
+        this.logRejected('view', `dropped view ${view.viewId} from ${from}: not our coordinator, its successor, a merge leader we answered, or a coordinator we asked to join`);
+        return;
+      }
       // The joiner learns where each sender's multicasts start before it is a member.
       if (type === GmsType.JOIN_RSP && digest !== null && current === null) this.downProt.downEvent(new Event(EventType.SET_DIGEST, digest));
       this.install(view, type === GmsType.VIEW && view instanceof MergeView && digest !== null ? digest : undefined);
@@ -294,6 +330,43 @@ export class GMS extends Protocol {
     this.downProt.down(gmsMessage(dest, h));
   }
 
+  private viewSenderContext(self: Address, current: View | null) {
+    const role = this.role;
+    return {
+      self,
+      current,
+      askedToJoin: (coord: Address) => role instanceof Joiner && role.askedToJoin(coord),
+      answeredMergeLeader: (leader: Address) => this.merger.answered(leader),
+    };
+  }
+
+  /**
+   * A JOIN_REQ must name its sender as the joiner, and the coordinator handles at most
+   * max_joins_per_interval new members per interval (a member asking again is always answered).
+   */
+  private admitJoin(src: Address, h: GmsHeaderData): boolean {
+    if (!isAddressOf(h.member, src)) {
+      this.stats.forgedJoins++;
+      this.logRejected('join', `dropped a JOIN_REQ from ${src} naming another joiner`);
+      return false;
+    }
+    const view = this.view;
+    if (view === null || !this.isCoord() || view.containsMember(src)) return true;
+    if (this.joinLimiter.admit(src)) return true;
+    this.stats.joinsLimited++;
+    this.logRejected('join-limit', `more than ${this.maxJoinsPerInterval} joiners within ${this.joinLimitInterval} ms; ${src} must ask again`);
+    return false;
+  }
+
+  /** Logs a dropped message, at most once per REJECT_LOG_INTERVAL for each kind (no log floods). */
+  private logRejected(kind: string, text: string): void {
+    const now = performance.now();
+    const last = this.rejectLoggedAt.get(kind);
+    if (last !== undefined && now - last < REJECT_LOG_INTERVAL) return;
+    this.rejectLoggedAt.set(kind, now);
+    this.log.warn(`${this.localAddress}: ${text} (the next ${REJECT_LOG_INTERVAL / 1000} s of these are only counted)`);
+  }
+
   private createHost(): GmsHost {
     // The roles see this protocol through the host: no role touches the stack itself.
     const gms = this;
@@ -325,4 +398,12 @@ export class GMS extends Protocol {
       coordinator: () => (gms.role instanceof Coordinator ? gms.role : null),
     };
   }
+}
+
+/** True if `bytes` (a header's member field) is `addr`'s wire form. */
+function isAddressOf(bytes: Uint8Array | null | undefined, addr: Address): boolean {
+  const own = addr.bytes;
+  if (bytes == null || bytes.length !== own.length) return false;
+  for (let i = 0; i < own.length; i++) if (bytes[i] !== own[i]) return false;
+  return true;
 }

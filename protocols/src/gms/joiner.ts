@@ -98,6 +98,8 @@ export class Joiner extends GmsRole {
   private stopped = false;
   /** The current wait: for the coordinator's answer, or the pause before discovering again. */
   private waiting: Collector<void> | null = null;
+  /** Every coordinator a JOIN_REQ went to: the first view is taken only from one of them. */
+  private readonly joinAsked = new Set<Address>();
   /** The coordinator the last JOIN_REQ went to, and why it refused us if it did (a JOIN_RSP with an error). */
   private asked: Address | null = null;
   private refusal: string | null = null;
@@ -125,6 +127,7 @@ export class Joiner extends GmsRole {
         continue;
       }
       this.asked = step.coord;
+      this.joinAsked.add(step.coord);
       host.send(step.coord, { type: GmsType.JOIN_REQ, member: host.self.bytes, name: NameCache.get(host.self) ?? '' });
       await this.wait([step.coord], s.joinTimeout, `JOIN_REQ to ${step.coord}`);
       // Refused (AUTH): asking again would only be refused again; connect fails now, not after the attempts.
@@ -135,6 +138,11 @@ export class Joiner extends GmsRole {
     // As JGroups does: after the last attempt, found a group of our own (a merge heals it later).
     host.log.warn(`${host.self}: no answer from a coordinator after ${s.maxJoinAttempts} attempts; founding a group alone`);
     this.found();
+  }
+
+  /** True if this joiner sent a JOIN_REQ to `coord`. */
+  askedToJoin(coord: Address): boolean {
+    return this.joinAsked.has(coord);
   }
 
   override viewInstalled(_view: View): void {

@@ -30,6 +30,9 @@ export function buildMergeView(self: Address, own: View, others: readonly View[]
   return new MergeView(new ViewId(self, id + 1), members, subgroups);
 }
 
+/** How many merge leaders a subgroup's coordinator remembers having answered. */
+const MAX_ANSWERED_LEADERS = 4;
+
 /** What a subgroup's coordinator answers a merge leader: its view and its reliable-multicast digest. */
 export interface SubgroupState {
   view: View;
@@ -76,6 +79,8 @@ export class Merger {
   /** The merge this member leads, while it collects the other coordinators' views. */
   private collecting: { id: number; views: Collector<SubgroupState | null> } | null = null;
   private lockedUntil = 0;
+  /** The last merge leaders whose MERGE_REQ we answered with our view: only they may install a MergeView here. */
+  private readonly answeredLeaders: Address[] = [];
 
   constructor(private readonly host: GmsHost) {}
 
@@ -120,6 +125,10 @@ export class Merger {
       return;
     }
     this.lockedUntil = Date.now() + host.settings.mergeTimeout;
+    if (!this.answeredLeaders.includes(leader)) {
+      this.answeredLeaders.push(leader);
+      if (this.answeredLeaders.length > MAX_ANSWERED_LEADERS) this.answeredLeaders.shift();
+    }
     host.send(leader, { type: GmsType.MERGE_RSP, mergeId, view: viewToData(view), digest: host.digest() });
   }
 
@@ -129,6 +138,11 @@ export class Merger {
     if (c === null || c.id !== mergeId) return;
     const ok = view !== null && view.getCoord() === from;
     c.views.add(from, ok ? { view, digest: digest ? digestFromData(digest) : null } : null);
+  }
+
+  /** True if we answered a MERGE_REQ of `leader` with our view (a MergeView from it is expected). */
+  answered(leader: Address): boolean {
+    return this.answeredLeaders.includes(leader);
   }
 
   /** How long (ms) our own view changes still wait for another leader's MergeView; 0 if they need not. */
@@ -146,5 +160,6 @@ export class Merger {
     this.collecting?.views.cancel(new AbortError('the channel stopped during a merge'));
     this.collecting = null;
     this.lockedUntil = 0;
+    this.answeredLeaders.length = 0;
   }
 }
