@@ -41,6 +41,12 @@ const unicastHeaderCodec = new SeqnoHeaderCodec<UnicastHeader, number>({
 
 /** A receive window buffers at most this far above highestDelivered; later seqnos are retransmitted when the window moves. */
 const MAX_WINDOW = 1 << 18;
+/** Refused connections are logged at most once per this many ms. */
+const REJECT_LOG_INTERVAL = 10_000;
+/** Messages of an unconfirmed connection held while its sender is asked (the rest are resent later). */
+const MAX_HELD = 512;
+/** Xmit ticks a CONN_CHECK is repeated (a lost check or answer) before the new conn id is refused. */
+const MAX_CHECK_TICKS = 8;
 
 /** Sender side: what this member sent to one destination and that was not acknowledged yet. */
 class SendConn {
@@ -61,6 +67,14 @@ class SendConn {
 class RecvWin extends SeqnoTable<Message> {
   ackPending = false;
   closeAt = 0;
+  /**
+   * Another conn id seen from the peer while this connection is open (0: none): the peer
+   * reopened its connection, or the message is stray (forged, corrupted). Until the peer confirms
+   * it (CONN_ID), this window stays and the new connection's messages wait in `unconfirmed`.
+   */
+  pendingConnId = 0;
+  pendingTicks = 0;
+  unconfirmed: Message[] = [];
   constructor(
     readonly peer: Address,
     readonly connId: number,
@@ -83,6 +97,11 @@ class RecvWin extends SeqnoTable<Message> {
  * is noticed. A sender asked for seqnos it already purged answers FIRST_SEQNO, which moves the
  * receiver's window past them. Connections to members that left the view close after
  * `connCloseTimeout`.
+ *
+ * A message on a new conn id from a sender whose connection is open does not replace it at once:
+ * the receiver asks the sender (CONN_CHECK) and switches only when the sender answers that this
+ * is its connection (CONN_ID); meanwhile the open connection goes on and the new one's messages
+ * wait (at most MAX_HELD). So one stray or forged message cannot cut a member's unicasts off.
  */
 export class UNICAST3 extends Protocol {
   static override readonly protocolName = 'UNICAST3';
@@ -106,6 +125,7 @@ export class UNICAST3 extends Protocol {
   private running = false;
   private task: ScheduledTask | null = null;
   private ticks = 0;
+  private lastRejectLog = -Infinity;
 
   /** Windows that received something this turn: each acknowledges once, at the end of the turn. */
   private ackQueue: RecvWin[] = [];
@@ -124,6 +144,11 @@ export class UNICAST3 extends Protocol {
     firstSeqnosReceived: 0,
     connectionsReplaced: 0,
     connectionsClosed: 0,
+    /** CONN_CHECKs sent: a new conn id came from a sender with an open connection (resynchronisations). */
+    connChecksSent: 0,
+    connChecksReceived: 0,
+    /** New conn ids their sender did not confirm (stray or forged): their messages were dropped. */
+    connIdRejected: 0,
   };
 
   override start(): void {
@@ -245,7 +270,7 @@ export class UNICAST3 extends Protocol {
       return false;
     }
     this.stats.msgsReceived++;
-    const win = this.windowFor(from, h.connId);
+    const win = this.windowFor(from, h.connId, msg);
     if (win === null) return false;
     this.needAck(win);
     const r = win.add(h.seqno, msg, (msg.flags & Flag.OOB) !== 0);
@@ -254,21 +279,77 @@ export class UNICAST3 extends Protocol {
     return r === SeqnoAdd.DELIVER;
   }
 
-  /** The receive window of `from` for connection `connId`; null for a late message of a replaced connection. */
-  private windowFor(from: Address, connId: number): RecvWin | null {
+  /**
+   * The receive window of `from` for connection `connId`; null for a late message of a replaced
+   * connection, or one of a new connection the sender has not confirmed yet (`msg` then waits in
+   * the open window's `unconfirmed`).
+   */
+  private windowFor(from: Address, connId: number, msg: Message): RecvWin | null {
     const w = this.recvWins.get(from);
-    if (w !== undefined) {
-      if (w.connId === connId) return w;
-      if (w.prevConnId === connId) {
-        this.stats.duplicatesDropped++;
-        return null;
-      }
-      this.stats.connectionsReplaced++;
-      if (this.log.isEnabled('debug')) this.log.debug(`${this.localAddress}: ${from} opened a new connection; resetting its window`);
+    if (w === undefined) {
+      const nw = new RecvWin(from, connId, -1);
+      this.recvWins.set(from, nw);
+      return nw;
     }
-    const nw = new RecvWin(from, connId, w === undefined ? -1 : w.connId);
+    if (w.connId === connId) return w;
+    if (w.prevConnId === connId) {
+      this.stats.duplicatesDropped++;
+      return null;
+    }
+    if (w.pendingConnId !== connId) {
+      // One check at a time: another new conn id waits until this one is answered or refused.
+      if (w.pendingConnId !== 0) return null;
+      w.pendingConnId = connId;
+      w.pendingTicks = 0;
+      this.sendConnCheck(w);
+    }
+    if (w.unconfirmed.length < MAX_HELD) w.unconfirmed.push(msg);
+    return null;
+  }
+
+  private sendConnCheck(w: RecvWin): void {
+    this.stats.connChecksSent++;
+    this.sendControl(w.peer, { type: T.CONN_CHECK, seqno: 0, connId: w.pendingConnId, missing: null });
+  }
+
+  /** The sender answered a CONN_CHECK: its connection to us is `connId` (0: none). */
+  private onConnId(from: Address, connId: number): void {
+    const w = this.recvWins.get(from);
+    if (w === undefined || w.pendingConnId === 0) return;
+    if (connId !== w.pendingConnId) {
+      this.refusePending(w, `${from} says its connection is ${connId === w.connId ? 'the open one' : connId === 0 ? 'none' : 'another'}`);
+      return;
+    }
+    // Confirmed: the sender reopened its connection. The new window starts with what was held.
+    this.stats.connectionsReplaced++;
+    if (this.log.isEnabled('debug')) this.log.debug(`${this.localAddress}: ${from} opened a new connection; resetting its window`);
+    const nw = new RecvWin(from, connId, w.connId);
     this.recvWins.set(from, nw);
-    return nw;
+    // What waited goes up now, on its own (as a retransmission would), with what it releases.
+    for (const m of w.unconfirmed) {
+      const r = nw.add(m.getHeader<UnicastHeader>(ID)!.seqno, m, (m.flags & Flag.OOB) !== 0);
+      if (r === SeqnoAdd.DELIVER) this.upProt.up(m);
+      else if (r === SeqnoAdd.DUPLICATE) this.stats.duplicatesDropped++;
+    }
+    w.unconfirmed = [];
+    this.deliverUp(nw);
+    this.needAck(nw);
+  }
+
+  private refusePending(w: RecvWin, why: string): void {
+    this.stats.connIdRejected++;
+    this.logRejected(`${this.localAddress}: dropped ${w.unconfirmed.length} message(s) of connection ${w.pendingConnId} from ${w.peer}: ${why}`);
+    w.pendingConnId = 0;
+    w.pendingTicks = 0;
+    w.unconfirmed = [];
+  }
+
+  /** Logs a refused connection at most once per REJECT_LOG_INTERVAL (no log floods). */
+  private logRejected(text: string): void {
+    const now = performance.now();
+    if (now - this.lastRejectLog < REJECT_LOG_INTERVAL) return;
+    this.lastRejectLog = now;
+    this.log.warn(`${text} (further ones in the next ${REJECT_LOG_INTERVAL / 1000} s are only counted)`);
   }
 
   /** Passes up, one by one, what `win` has in order now. */
@@ -288,6 +369,15 @@ export class UNICAST3 extends Protocol {
         break;
       case T.XMIT_REQ:
         this.onXmitReq(from, h);
+        break;
+      case T.CONN_CHECK: {
+        // Answer which connection to this receiver is ours; it decides whether to switch.
+        this.stats.connChecksReceived++;
+        this.sendControl(from, { type: T.CONN_ID, seqno: 0, connId: this.sendConns.get(from)?.connId ?? 0, missing: null });
+        break;
+      }
+      case T.CONN_ID:
+        this.onConnId(from, h.connId);
         break;
       case T.FIRST_SEQNO: {
         this.stats.firstSeqnosReceived++;
@@ -371,8 +461,12 @@ export class UNICAST3 extends Protocol {
         if (m !== undefined) this.resend(m);
       }
     }
-    // Receivers: ask for the gaps.
+    // Receivers: ask for the gaps, and again whether an unconfirmed connection is the sender's.
     for (const w of this.recvWins.values()) {
+      if (w.pendingConnId !== 0) {
+        if (++w.pendingTicks > MAX_CHECK_TICKS) this.refusePending(w, 'no answer to CONN_CHECK');
+        else this.sendConnCheck(w);
+      }
       if (w.numMissing() === 0) continue;
       this.stats.xmitReqsSent++;
       this.sendControl(w.peer, { type: T.XMIT_REQ, seqno: 0, connId: w.connId, missing: w.missing(this.maxXmitReqSize) });
