@@ -128,6 +128,11 @@ export class NAKACK2 extends Protocol {
     xmitsReceived: 0,
     highestSeqnoSent: 0,
     droppedNonMember: 0,
+    /**
+     * Multicasts (or HIGHEST_SEQNO announcements) further above a sender's delivered seqno than a
+     * window holds: dropped, so that a forged or corrupted seqno cannot open a gap nobody fills.
+     */
+    droppedTooFar: 0,
     purged: 0,
     /** Gaps given up on: seqnos nobody holds any more (FIRST_SEQNO). */
     gapsSkipped: 0,
@@ -275,6 +280,12 @@ export class NAKACK2 extends Protocol {
 
   /** Files one sequenced multicast in its sender's window; true if it is to be delivered now. */
   private accept(win: SenderWindow, msg: Message, seqno: number): boolean {
+    if (seqno - win.highestDelivered > MAX_AHEAD && win !== this.own) {
+      // Not noted as received either: a forged seqno opens no gap, and a receiver that far behind
+      // still asks for the gap its window shows and moves up from there.
+      this.stats.droppedTooFar++;
+      return false;
+    }
     const oob = (msg.flags & Flag.OOB) !== 0;
     const r = win.add(seqno, msg, oob);
     if (r === SeqnoAdd.DELIVER) {
@@ -326,9 +337,13 @@ export class NAKACK2 extends Protocol {
         case T.XMIT_REQ:
           this.onXmitReq(msg.src!, Address.fromBytes(h.sender ?? NO_BYTES), h.missing ?? []);
           break;
-        case T.HIGHEST_SEQNO:
-          this.windows.get(msg.src!)?.raiseHighestReceived(h.seqno);
+        case T.HIGHEST_SEQNO: {
+          const w = this.windows.get(msg.src!);
+          if (w === undefined) break;
+          if (h.seqno - w.highestDelivered > MAX_AHEAD) this.stats.droppedTooFar++;
+          else w.raiseHighestReceived(h.seqno);
           break;
+        }
         case T.FIRST_SEQNO: {
           // Only the sender knows what is purged everywhere (another member's window may merely start later).
           const sender = Address.fromBytes(h.sender ?? NO_BYTES);
