@@ -3,7 +3,10 @@
 // or killed) cannot read what is sent after the rotation; traffic during a rotation is not lost;
 // a new coordinator takes over key distribution; forged key exchange and plaintext from
 // outsiders are dropped and counted.
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   Address,
   ASYM_ENCRYPT,
@@ -14,6 +17,7 @@ import {
   isSealHeader,
   Message,
   openSealed,
+  SecurityError,
   ProtocolId,
   sealedAad,
   stackFromXml,
@@ -342,4 +346,63 @@ test('over UDP on 127.0.0.1: PING discovery and the JOIN_REQ go in the clear, ev
     expect(s.replayed + s.malformed).toBe(0);
   }
   console.log(`ASYM_ENCRYPT over UDP: A ${JSON.stringify(asymOf(a).getStats())}`);
+});
+
+test('with AUTH: an admitted joiner gets the key; a joiner with another secret is refused at once, in the clear, and gets no key', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsgroups-asym-auth-'));
+  try {
+    const secretFile = (): string => {
+      const path = join(dir, `${randomBytes(4).toString('hex')}.txt`);
+      writeFileSync(path, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+      return path;
+    };
+    const withAuth = (file: string) =>
+      asymXml().replace('<GMS ', `<AUTH auth_class="hmac" secret_file="${file}"/>\n  <GMS `);
+    const good = secretFile();
+    const cluster = uniqueCluster('asym-auth');
+    const { chs, recs } = await connectAll(cluster, ['A', 'B'], withAuth(good));
+    const view = await waitForSameView(chs, 5000);
+    expect(chs.map(sendVersion)).toEqual([1, 1]);
+    await multicastRound(chs, recs, 'auth-', 5);
+    const wrong = Channel.fromXml(withAuth(secretFile()), 'W.xml').setName('W');
+    channels.push(wrong);
+    const started = performance.now();
+    const err = await wrong.connect(cluster).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SecurityError);
+    expect((err as SecurityError).code).toBe('ERR_AUTH_REFUSED');
+    expect(performance.now() - started).toBeLessThan(2500); // an answer, not the join timeout
+    expect(asymOf(wrong).keyVersions()).toEqual([]);
+    expect(asymOf(chs[0]!).keyStats.keysSent).toBe(1);
+    for (const ch of chs) expect(ch.getView()!.viewId.equals(view.viewId)).toBe(true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a member left alone rotates when the next member joins: the joiner gets a key the departed one never had', async () => {
+  const cluster = uniqueCluster('asym-alone');
+  const { chs } = await connectAll(cluster, ['A', 'B']);
+  await waitForSameView(chs, 5000);
+  const [a, b] = chs as [Channel, Channel];
+  const bKeys = asymOf(b).heldKeys();
+  await b.disconnect();
+  await waitUntil(() => a.getView()!.size() === 1, 5000, 'B to leave');
+  expect(sendVersion(a)).toBe(1); // nobody to hand a new key to yet
+  const joined = await connectAll(cluster, ['C']);
+  const c = joined.chs[0]!;
+  await waitForSameView([a, c], 5000);
+  await waitUntil(() => sendVersion(a) === 2 && sendVersion(c) === 2, 5000, 'the new key at A and C');
+  await waitUntil(() => asymOf(c).keyVersions().length === 1 && asymOf(a).keyVersions().length === 1, 5000, 'the old key to retire');
+  const captured = capture(c);
+  for (let i = 0; i < 5; i++) {
+    await a.send(null, `alone-${i}`);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  await waitUntil(() => texts(joined.recs[0]!).filter((x) => x.startsWith('alone-')).length === 5, 5000, 'A\'s messages at C');
+  const departed = openable(captured, bKeys.values(), cluster);
+  expect(departed.sealed).toBeGreaterThan(0);
+  expect(departed.opened).toBe(0);
 });

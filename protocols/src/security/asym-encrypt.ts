@@ -103,6 +103,8 @@ export class ASYM_ENCRYPT extends Encrypt {
   /** The member a JOIN_REQ went to: its KEY (or refusal) is accepted before there is a view. */
   private joinTarget: Address | null = null;
   private lastKeyRequest = 0;
+  /** A rotation is owed (members left while this member was alone): it happens at the next view with others in it. */
+  private rotationDue = false;
   /** The coordinator's: public keys of members and joiners, by address. */
   private readonly memberKeys = new Map<string, MemberKey>();
   private discoveryIds: readonly number[] = [];
@@ -129,6 +131,7 @@ export class ASYM_ENCRYPT extends Encrypt {
     this.ring = null;
     this.view = null;
     this.joinTarget = null;
+    this.rotationDue = false;
     this.memberKeys.clear();
   }
 
@@ -215,7 +218,13 @@ export class ASYM_ENCRYPT extends Encrypt {
     }
     this.forgetMemberKeys(view);
     const left = prev !== null && prev.members.some((m) => !view.containsMember(m));
-    if (this.current === null || (left && this.changeKeyOnLeave)) this.createKey();
+    if (this.current === null) this.createKey();
+    else if (this.rotationDue || (left && this.changeKeyOnLeave)) {
+      // Alone, there is nobody to send a new key to (and what a leaver still sends, in its old
+      // key, is not met by a key of its own): the rotation waits for the next member.
+      this.rotationDue = view.size() === 1;
+      if (!this.rotationDue) this.createKey();
+    }
     for (const m of view.members) {
       if (m === self) continue;
       const mk = this.memberKeys.get(m.key);
