@@ -1,5 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Channel, ConfigError, GMS, MAX_DURATION_MS, SHARED_LOOPBACK, SHARED_LOOPBACK_PING, stackFromXml, UDP } from 'tsgroups';
 import { stackPath } from './helpers/cluster.js';
 
@@ -158,11 +160,18 @@ test('every shipped stack is valid under these checks', () => {
   const dir = dirname(stackPath('udp.xml'));
   const files = readdirSync(dir).filter((f) => f.endsWith('.xml'));
   expect(files.length).toBeGreaterThanOrEqual(3);
-  // Variables without a default, which a deployment must set (tcp-dns.xml's DNS name).
-  const required: Record<string, string> = { TSGROUPS_DNS_QUERY: 'members.example.test' };
-  for (const f of files) {
-    const ch = new Channel(stackFromXml(readFileSync(`${dir}/${f}`, 'utf8'), { source: f, env: { ...process.env, ...required } }));
-    void ch.close();
+  // Variables without a default, which a deployment must set (tcp-dns.xml's DNS name, the secure stacks' key file).
+  const keyDir = mkdtempSync(join(tmpdir(), 'tsgroups-config-key-'));
+  try {
+    const keyFile = join(keyDir, 'cluster.key');
+    writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+    const required: Record<string, string> = { TSGROUPS_DNS_QUERY: 'members.example.test', TSGROUPS_KEY_FILE: keyFile };
+    for (const f of files) {
+      const ch = new Channel(stackFromXml(readFileSync(`${dir}/${f}`, 'utf8'), { source: f, env: { ...process.env, ...required } }));
+      void ch.close();
+    }
+  } finally {
+    rmSync(keyDir, { recursive: true, force: true });
   }
 });
 

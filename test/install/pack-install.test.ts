@@ -193,7 +193,7 @@ describe('installed from packed tarballs with plain npm', () => {
       view: string[];
       received: Record<string, { from: string; i: number }[]>;
     };
-    expect(out.names).toEqual(expect.arrayContaining(['udp.xml', 'tcp.xml', 'tcp-file.xml', 'tcp-redis.xml', 'tcp-dns.xml', 'loopback.xml', 'sequencer.xml']));
+    expect(out.names).toEqual(expect.arrayContaining(['udp.xml', 'tcp.xml', 'tcp-file.xml', 'tcp-redis.xml', 'tcp-dns.xml', 'udp-secure.xml', 'tcp-secure.xml', 'loopback.xml', 'sequencer.xml']));
     const shipped = realpathSync(join(app, 'node_modules/tsgroups/stacks'));
     expect(realpathSync(out.udp.source)).toBe(join(shipped, 'udp.xml'));
     expect(out.udp.spec.split(' -> ')[0]).toBe('UDP');

@@ -25,7 +25,7 @@ afterEach(async () => {
 });
 
 test('the shipped stacks are the repository stacks, copied into the package', () => {
-  expect(shippedStackNames()).toEqual(expect.arrayContaining(['udp.xml', 'tcp.xml', 'tcp-file.xml', 'tcp-redis.xml', 'tcp-dns.xml', 'loopback.xml', 'loopback-reliable.xml', 'sequencer.xml']));
+  expect(shippedStackNames()).toEqual(expect.arrayContaining(['udp.xml', 'tcp.xml', 'tcp-file.xml', 'tcp-redis.xml', 'tcp-dns.xml', 'udp-secure.xml', 'tcp-secure.xml', 'loopback.xml', 'loopback-reliable.xml', 'sequencer.xml']));
   for (const name of shippedStackNames()) {
     expect(readFileSync(`${shipped}${name}`, 'utf8')).toBe(readFileSync(`${repoStacks}${name}`, 'utf8'));
   }

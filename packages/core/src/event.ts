@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Address } from './address.js';
 import type { Digest } from './digest.js';
+import type { Message } from './message.js';
 import type { PhysicalAddress } from './physical-address.js';
 import type { View } from './view.js';
 
@@ -68,6 +69,12 @@ export const EventType = {
   GET_APPLSTATE: 25,
   /** up, arg: Readable (STATE_TRANSFER at the requester). Returns a Promise that settles when the application has read its state, or undefined if it has no setState. */
   SET_APPLSTATE: 26,
+  /**
+   * down, arg: {@link PhysicalSend}. Sends a message to a physical address that names no member
+   * yet (TCPPING's list, DNS_PING's records). It travels down the stack like a message, so the
+   * protocols below the sender (SYM_ENCRYPT ...) treat it as one; the transport sends it.
+   */
+  SEND_TO_PHYSICAL: 27,
   /** Types from 1000 on are free for user protocols (declare them in {@link EventArgs}). */
   USER_DEFINED: 1000,
 } as const;
@@ -79,6 +86,12 @@ export interface StateRequest {
   /** Milliseconds for the whole transfer; 0: no limit. */
   timeout: number;
   signal?: AbortSignal | undefined;
+}
+
+/** What {@link EventType.SEND_TO_PHYSICAL} carries. */
+export interface PhysicalSend {
+  to: PhysicalAddress;
+  msg: Message;
 }
 
 /** What {@link EventType.ADD_PHYSICAL_ADDRESS} carries. */
@@ -126,6 +139,7 @@ export interface EventArgs {
   [EventType.GET_STATE]: StateRequest;
   [EventType.GET_APPLSTATE]: Writable;
   [EventType.SET_APPLSTATE]: Readable;
+  [EventType.SEND_TO_PHYSICAL]: PhysicalSend;
 }
 
 /**

@@ -21,6 +21,7 @@ export {
   type EventResults,
   type EventTypeValue,
   type PhysicalAddressMapping,
+  type PhysicalSend,
   type StateRequest,
 } from './event.js';
 export { Flag, TRANSIENT_FLAGS, flagsToString, type FlagName } from './flags.js';

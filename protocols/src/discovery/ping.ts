@@ -178,18 +178,18 @@ export class PING extends Discovery {
 
   /**
    * Sends a GET_MBRS_REQ straight to each physical address (TCPPING's list, DNS_PING's records),
-   * for members this one cannot name yet. Does nothing over a transport that cannot send to a
-   * physical address.
+   * for members this one cannot name yet (EventType.SEND_TO_PHYSICAL). Does nothing over a
+   * transport that cannot send to a physical address.
    */
   protected sendRequestTo(targets: readonly PhysicalAddress[]): void {
-    const transport = this.stack.getTransport();
     const self = this.selfData();
-    if (!(transport instanceof Transport) || self === undefined) return;
+    if (self === undefined) return;
     for (const to of targets) {
       const msg = new Message(null)
-        .setFlag(Flag.OOB, Flag.DONT_LOOPBACK)
+        .setFlag(Flag.OOB, Flag.DONT_LOOPBACK, Flag.DONT_BUNDLE)
         .putHeader(this.id, { type: T.GET_MBRS_REQ, data: toWire(self) });
-      transport.sendToPhysical(to, msg);
+      // Down the stack, not straight to the transport: SYM_ENCRYPT below seals it like any message.
+      this.downProt.downEvent(new Event(EventType.SEND_TO_PHYSICAL, { to, msg }));
     }
   }
 

@@ -8,10 +8,12 @@ import {
   decodeDatagram,
   encodeDatagram,
   type EndOfTurnTask,
+  Event,
   EventType,
   Flag,
   Message,
   MessageBatch,
+  type PhysicalSend,
   Protocol,
   type ProtocolClass,
   type ProtocolStack,
@@ -197,7 +199,23 @@ export abstract class Encrypt extends Protocol {
   override downEvent(evt: AnyEvent): unknown {
     if (evt.type === EventType.SET_CLUSTER_NAME) this.setCluster(utf8Encode(evt.arg));
     else if (evt.type === EventType.DISCONNECT) this.sealAll(); // the transport flushes its bundles then
+    else if (evt.type === EventType.SEND_TO_PHYSICAL) return this.sealToPhysical(evt.arg);
     return super.downEvent(evt);
+  }
+
+  /** A message to a physical address (TCPPING's list): sealed alone, like a DONT_BUNDLE message. */
+  private sealToPhysical(send: PhysicalSend): unknown {
+    const msg = send.msg;
+    if (this.sendsClear(msg)) return this.downProt.downEvent(new Event(EventType.SEND_TO_PHYSICAL, send));
+    const src = msg.src ?? this.localAddress;
+    if (this.ring === null || src === null) {
+      if (this.ring === null) this.cannotSeal(msg);
+      return undefined;
+    }
+    if (msg.src === null) msg.src = src;
+    const sealed = this.sealMessage(null, src, msg.flags & OUTER_FLAGS, [msg], false);
+    if (sealed !== null) this.downProt.downEvent(new Event(EventType.SEND_TO_PHYSICAL, { to: send.to, msg: sealed }));
+    return undefined;
   }
 
   protected override viewChanged(view: View): void {
@@ -292,20 +310,25 @@ export abstract class Encrypt extends Protocol {
    * sends the result down as one message with the seal header.
    */
   private seal(dest: Address | null, src: Address, flags: number, msgs: Message[]): DownResult {
+    const out = this.sealMessage(dest, src, flags, msgs, dest === null || dest === this.localAddress);
+    if (out !== null) return this.downProt.down(out);
+  }
+
+  /** The message that carries `msgs` sealed, or null (logged) if they cannot be encoded. */
+  private sealMessage(dest: Address | null, src: Address, flags: number, msgs: Message[], loopsBack: boolean): Message | null {
     const ring = this.ring!;
     let plain: Uint8Array;
     try {
       plain = encodeDatagram(NO_CLUSTER, src, null, msgs);
     } catch (err) {
       this.log.error(`cannot encode ${msgs.length} message(s) to ${dest ?? 'all'}; dropped`, err);
-      return;
+      return null;
     }
     const iv = this.nonces.take();
     const cipher = createCipheriv(ALGORITHM, ring.sendKey, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(writeAad(this.aad, flags, dest, src));
     const ciphertext = cipher.update(plain);
     cipher.final();
-    const loopsBack = dest === null || dest === this.localAddress;
     const header: SymEncryptHeader = { version: ring.sendVersion, iv, tag: cipher.getAuthTag(), sealed: loopsBack ? msgs : null };
     const out = new Message(dest);
     out.src = src;
@@ -314,7 +337,7 @@ export abstract class Encrypt extends Protocol {
     out.setArray(ciphertext);
     this.stats.encrypted += msgs.length;
     this.stats.sealed++;
-    return this.downProt.down(out);
+    return out;
   }
 
   // ---- up: authenticate and open ----

@@ -280,6 +280,9 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
         this.flush();
         this.view = null;
         return undefined;
+      case EventType.SEND_TO_PHYSICAL:
+        this.sendToPhysical(evt.arg.to, evt.arg.msg);
+        return undefined;
     }
     return this.handleDownEvent(evt);
   }
