@@ -3,7 +3,7 @@
 // or killed) cannot read what is sent after the rotation; traffic during a rotation is not lost;
 // a new coordinator takes over key distribution; forged key exchange and plaintext from
 // outsiders are dropped and counted.
-import { type KeyObject, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -348,38 +348,65 @@ test('over UDP on 127.0.0.1: PING discovery and the JOIN_REQ go in the clear, ev
   console.log(`ASYM_ENCRYPT over UDP: A ${JSON.stringify(asymOf(a).getStats())}`);
 });
 
+const authDir = mkdtempSync(join(tmpdir(), 'tsgroups-asym-auth-'));
+afterAll(() => rmSync(authDir, { recursive: true, force: true }));
+/** A new HMAC secret file for AUTH. */
+function secretFile(): string {
+  const path = join(authDir, `${randomBytes(4).toString('hex')}.txt`);
+  writeFileSync(path, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  return path;
+}
+/** The ASYM_ENCRYPT stack with AUTH (a shared secret) right below GMS. */
+const withAuth = (file: string): string => asymXml().replace('<GMS ', `<AUTH auth_class="hmac" secret_file="${file}"/>\n  <GMS `);
+
 test('with AUTH: an admitted joiner gets the key; a joiner with another secret is refused at once, in the clear, and gets no key', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsgroups-asym-auth-'));
-  try {
-    const secretFile = (): string => {
-      const path = join(dir, `${randomBytes(4).toString('hex')}.txt`);
-      writeFileSync(path, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-      return path;
-    };
-    const withAuth = (file: string) =>
-      asymXml().replace('<GMS ', `<AUTH auth_class="hmac" secret_file="${file}"/>\n  <GMS `);
-    const good = secretFile();
-    const cluster = uniqueCluster('asym-auth');
-    const { chs, recs } = await connectAll(cluster, ['A', 'B'], withAuth(good));
-    const view = await waitForSameView(chs, 5000);
-    expect(chs.map(sendVersion)).toEqual([1, 1]);
-    await multicastRound(chs, recs, 'auth-', 5);
-    const wrong = Channel.fromXml(withAuth(secretFile()), 'W.xml').setName('W');
-    channels.push(wrong);
-    const started = performance.now();
-    const err = await wrong.connect(cluster).then(
-      () => null,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(SecurityError);
-    expect((err as SecurityError).code).toBe('ERR_AUTH_REFUSED');
-    expect(performance.now() - started).toBeLessThan(2500); // an answer, not the join timeout
-    expect(asymOf(wrong).keyVersions()).toEqual([]);
-    expect(asymOf(chs[0]!).keyStats.keysSent).toBe(1);
-    for (const ch of chs) expect(ch.getView()!.viewId.equals(view.viewId)).toBe(true);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const good = secretFile();
+  const cluster = uniqueCluster('asym-auth');
+  const { chs, recs } = await connectAll(cluster, ['A', 'B'], withAuth(good));
+  const view = await waitForSameView(chs, 5000);
+  expect(chs.map(sendVersion)).toEqual([1, 1]);
+  await multicastRound(chs, recs, 'auth-', 5);
+  const wrong = Channel.fromXml(withAuth(secretFile()), 'W.xml').setName('W');
+  channels.push(wrong);
+  const started = performance.now();
+  const err = await wrong.connect(cluster).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(SecurityError);
+  expect((err as SecurityError).code).toBe('ERR_AUTH_REFUSED');
+  expect(performance.now() - started).toBeLessThan(2500); // an answer, not the join timeout
+  expect(asymOf(wrong).keyVersions()).toEqual([]);
+  expect(asymOf(chs[0]!).keyStats.keysSent).toBe(1);
+  for (const ch of chs) expect(ch.getView()!.viewId.equals(view.viewId)).toBe(true);
+});
+
+test('with AUTH: a flood of 2000 forged JOIN_REQs with valid public keys costs at most 100 key checks a second; no key handed out, view unchanged', async () => {
+  const cluster = uniqueCluster('asym-flood');
+  const { chs } = await connectAll(cluster, ['A', 'B'], withAuth(secretFile()));
+  const view = await waitForSameView(chs, 5000);
+  const a = chs[0]!;
+  const sa = asymOf(a);
+  const t = a.getProtocolStack().getTransport() as Transport;
+  const clusterBytes = utf8Encode(cluster);
+  const publicKeys = Array.from({ length: 20 }, () => Buffer.from(generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }).x!, 'base64url'));
+  const started = Date.now();
+  for (let i = 0; i < 2000; i++) {
+    const from = Address.random();
+    const m = new Message(a.getAddress())
+      .setFlag(Flag.OOB)
+      .putHeader(ProtocolId.GMS, { type: GmsType.JOIN_REQ, member: from.bytes, name: `F${i}` })
+      .putHeader(ProtocolId.ASYM_ENCRYPT, { kind: KeyExchangeKind.JOIN, publicKey: publicKeys[i % publicKeys.length]!, version: 0, iv: new Uint8Array(0), tag: new Uint8Array(0), wrapped: new Uint8Array(0) });
+    m.src = from;
+    t.receive(encodeDatagram(clusterBytes, from, m.dest, [m]));
   }
+  const seconds = Math.floor((Date.now() - started) / 1000) + 2;
+  expect(sa.keyStats.joinRequestsLimited).toBeGreaterThanOrEqual(2000 - 100 * seconds);
+  expect(sa.getStats().memberKeys).toBeLessThanOrEqual(100 * seconds);
+  expect(sa.keyStats.keysSent).toBe(1); // B's, at its join
+  await new Promise<void>((r) => setImmediate(r));
+  for (const ch of chs) expect(ch.getView()!.viewId.equals(view.viewId)).toBe(true);
+  console.log(`ASYM_ENCRYPT JOIN_REQ flood: 2000 forged, ${sa.keyStats.joinRequestsLimited} limited, ${sa.getStats().memberKeys} public keys kept`);
 });
 
 test('a member left alone rotates when the next member joins: the joiner gets a key the departed one never had', async () => {

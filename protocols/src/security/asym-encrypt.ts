@@ -32,6 +32,8 @@ interface MemberKey {
 const MAX_MEMBER_KEYS = 1024;
 /** A joiner's public key is kept this long (ms) if it never makes it into a view. */
 const JOINER_KEY_EXPIRY = 60_000;
+/** Joiners' public keys checked per second at most (an X25519 agreement each): a flood of JOIN_REQs costs no more. */
+const NEW_JOINER_KEYS_PER_SECOND = 100;
 /** Key versions held at most (the current one and those in their grace time). */
 const MAX_VERSIONS = 4;
 /** Headers a JOIN_REQ (or a refused JOIN_RSP) may carry in the clear: GMS's, UNICAST3's (it is sent reliably), AUTH's token, ours. */
@@ -92,6 +94,8 @@ export class ASYM_ENCRYPT extends Encrypt {
     keyExchangeRejected: 0,
     /** Messages not sent: no group key yet, and not one that may travel in the clear. */
     droppedWithoutKey: 0,
+    /** JOIN_REQs from new joiners dropped because more than 100 a second came (the joiner asks again). */
+    joinRequestsLimited: 0,
   };
 
   private keyPair: X25519KeyPair | null = null;
@@ -109,6 +113,8 @@ export class ASYM_ENCRYPT extends Encrypt {
   private readonly memberKeys = new Map<string, MemberKey>();
   private discoveryIds: readonly number[] = [];
   private retireTask: { cancel(): void } | null = null;
+  private joinKeySecond = 0;
+  private joinKeysThisSecond = 0;
 
   override start(): void {
     super.start();
@@ -297,6 +303,16 @@ export class ASYM_ENCRYPT extends Encrypt {
   private learnJoinerKey(joiner: Address, publicKey: Uint8Array): boolean {
     const known = this.memberKeys.get(joiner.key);
     if (known !== undefined) return true;
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.joinKeySecond) {
+      this.joinKeySecond = second;
+      this.joinKeysThisSecond = 0;
+    }
+    if (++this.joinKeysThisSecond > NEW_JOINER_KEYS_PER_SECOND) {
+      this.keyStats.joinRequestsLimited++;
+      this.logDrop(joiner, 'a JOIN_REQ over the limit of new joiners a second');
+      return false;
+    }
     if (!isUsablePublicKey(publicKey, this.keyPair!)) {
       this.keyStats.keyExchangeRejected++;
       this.logDrop(joiner, 'a JOIN_REQ with an unusable public key');
