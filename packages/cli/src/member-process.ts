@@ -54,6 +54,11 @@ export interface MemberLine {
   op?: string;
   count?: number;
   digest?: string;
+  /** `stats`: every protocol's stats by protocol name, the process's memory, messages delivered per sender, the latest string messages. */
+  stats?: Record<string, Record<string, number>>;
+  memory?: { rss: number; heapUsed: number };
+  delivered?: Record<string, number>;
+  texts?: { from: string; text: string }[];
 }
 
 /** A view as a member printed it. */

@@ -26,6 +26,7 @@ export type MemberEvent =
   | { event: 'report'; streams: Record<string, StreamReport>; dropped: number; retransmitted: number }
   | { event: 'perf'; viewSize: number; sent: number; size: number; received: number; expected: number; elapsedMs: number; rate: number }
   | ({ event: 'rpcperf' } & RpcPerfResult)
+  | { event: 'stats'; stats: Record<string, Record<string, number>>; memory: { rss: number; heapUsed: number }; delivered: Record<string, number>; texts: { from: string; text: string }[] }
   | { event: 'error'; message: string; cmd?: string }
   | { event: 'closed' }
   | RpcEvent
@@ -69,7 +70,10 @@ const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as
  * MemberServer through the dispatcher of member-rpc.ts and print the RspList as an `rsps` line
  * when the call returns, without holding up the next command), `map start`, `map put PREFIX N`,
  * `map show` (the member's ReplicatedHashMap, see member-map.ts: fetch it by state transfer, write
- * N keys, print its size and digest as a `map` line), `exit` (close the channel, exit 0).
+ * N keys, print its size and digest as a `map` line), `say TEXT` (multicast TEXT as a string),
+ * `tell NAME TEXT` (send it to the view member named NAME), `stats` (print every protocol's
+ * stats, the process's rss and heapUsed, messages delivered per sender and the latest 1000 string
+ * messages delivered, as a `stats` line), `exit` (close the channel, exit 0).
  * SIGTERM, SIGINT and the end of stdin act as `exit`.
  * @returns the exit code
  */
@@ -104,7 +108,12 @@ export async function runMember(o: MemberOptions): Promise<number> {
   const streams = new Map<string, StreamReport & { nextM: number; nextU: number }>();
   // The perf command's multicasts: raw bytes starting with PERF_MARK (no marshalling tag is 0xb7).
   const perf = { received: 0, expected: Infinity, tEnd: 0, done: undefined as (() => void) | undefined };
+  // What the `stats` command reports: messages delivered per sender, and the latest text (string) deliveries.
+  const delivered = new Map<string, number>();
+  const texts: { from: string; text: string }[] = [];
   channel.on('message', (msg) => {
+    const src = String(msg.getSrc());
+    delivered.set(src, (delivered.get(src) ?? 0) + 1);
     const buf = msg.getArray();
     const off = msg.getOffset();
     if (msg.getLength() >= 2 && buf[off] === PERF_MARK[0] && buf[off + 1] === PERF_MARK[1]) {
@@ -114,14 +123,19 @@ export async function runMember(o: MemberOptions): Promise<number> {
       }
       return;
     }
-    let v: { m?: number; u?: number };
+    let v: { m?: number; u?: number } | string;
     try {
-      v = msg.getObject<{ m?: number; u?: number }>();
+      v = msg.getObject<{ m?: number; u?: number } | string>();
     } catch {
       return;
     }
+    if (typeof v === 'string') {
+      texts.push({ from: src, text: v.length > 200 ? `${v.slice(0, 200)}...` : v });
+      if (texts.length > 1000) texts.shift(); // bounded: the latest 1000
+      return;
+    }
     if (typeof v !== 'object' || v === null) return;
-    const from = String(msg.getSrc());
+    const from = src;
     let st = streams.get(from);
     if (!st) streams.set(from, (st = { multicasts: 0, unicasts: 0, duplicates: 0, outOfOrder: 0, nextM: 0, nextU: 0 }));
     if (typeof v.m === 'number') {
@@ -272,6 +286,21 @@ export async function runMember(o: MemberOptions): Promise<number> {
         timeoutMs: Math.min(2 ** 31 - 1, timeoutMs || 120_000),
       });
       out({ event: 'rpcperf', ...r });
+    },
+    say: async (text) => {
+      await channel.send(null, text);
+    },
+    tell: async (arg) => {
+      const [to = '', ...rest] = arg.split(' ');
+      const dest = channel.getView()?.members.find((m) => String(m) === to);
+      if (dest === undefined) throw new Error(`no member ${to} in the view`);
+      await channel.send(dest, rest.join(' '));
+    },
+    stats: async () => {
+      const stats: Record<string, Record<string, number>> = {};
+      for (const p of stack.getProtocols()) stats[p.name] = p.getStats();
+      const { rss, heapUsed } = process.memoryUsage();
+      out({ event: 'stats', stats, memory: { rss, heapUsed }, delivered: Object.fromEntries(delivered), texts: [...texts] });
     },
     rpc: async (arg) => rpcCalls.call(arg),
     map: (arg) => map.command(arg),
