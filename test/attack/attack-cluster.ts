@@ -246,7 +246,8 @@ export class AttackCluster {
       const se = st.SYM_ENCRYPT;
       const t = st.UDP ?? st.TCP ?? {};
       const s = se ? se.authFailures! + se.unknownKeyVersion! + se.malformed! + se.unencrypted! + (se.replayed ?? 0) : 0;
-      const d = (t.dropped ?? 0) - (t.droppedNotForMe ?? 0);
+      // Datagrams the transport dropped (not those for another member), and TCP frames it refused.
+      const d = (t.dropped ?? 0) - (t.droppedNotForMe ?? 0) + (t.badFrames ?? 0);
       symEncrypt += s;
       transport += d;
       byMember[n] = { ...(se ? { authFailures: se.authFailures!, unknownKeyVersion: se.unknownKeyVersion!, malformed: se.malformed!, unencrypted: se.unencrypted!, replayed: se.replayed ?? 0 } : {}), transportDropped: d };
