@@ -28,6 +28,8 @@ import { GmsType } from '../protocols/src/gms/messages.js';
 import { KeyExchangeKind } from '../protocols/src/security/asym-encrypt-header.js';
 import { closeAll, discardOf, Recorder, uniqueCluster, waitForSameView } from './helpers/cluster.js';
 import { waitUntil } from './helpers/wait.js';
+import { reservePorts } from './compliance/reserve-ports.js';
+import { stackXml } from './helpers/cluster.js';
 import { randomGroup, udpVariables } from './udp/udp-helpers.js';
 
 /** The in-process reliable stack with ASYM_ENCRYPT right above the transport (DISCARD, without headers, below it to kill members). */
@@ -432,4 +434,36 @@ test('a member left alone rotates when the next member joins: the joiner gets a 
   const departed = openable(captured, bKeys.values(), cluster);
   expect(departed.sealed).toBeGreaterThan(0);
   expect(departed.opened).toBe(0);
+});
+
+test('over TCP on 127.0.0.1 (tcp.xml with ASYM_ENCRYPT above TCP): TCPPING discovery in the clear, 3 members get the key; one leaves, the rest rotate', async () => {
+  const ports = await reservePorts(3);
+  const env = (port: number): Record<string, string> => ({
+    TSGROUPS_BIND_ADDR: '127.0.0.1',
+    TSGROUPS_BIND_PORT: String(port),
+    TSGROUPS_PORT_RANGE: '0',
+    TSGROUPS_INITIAL_HOSTS: ports.map((p) => `127.0.0.1[${p}]`).join(','),
+    TSGROUPS_INITIAL_PORT_RANGE: '0',
+    TSGROUPS_DISCOVERY_TIMEOUT: '500ms',
+  });
+  const xml = stackXml('tcp.xml').replace(/(<TCP\b[^>]*\/>)/, '$1\n  <ASYM_ENCRYPT key_grace="300ms" key_request_interval="100ms"/>');
+  expect(xml).toContain('<ASYM_ENCRYPT');
+  const cluster = uniqueCluster('asym-tcp');
+  const chs: Channel[] = [];
+  const recs: Recorder[] = [];
+  for (let i = 0; i < 3; i++) {
+    const ch = new Channel(stackFromXml(xml, { source: 'tcp-asym.xml', env: env(ports[i]!) })).setName('ABC'[i]!);
+    channels.push(ch);
+    chs.push(ch);
+    recs.push(new Recorder(ch));
+    await ch.connect(cluster);
+  }
+  await waitForSameView(chs, 10_000);
+  expect(chs.map(sendVersion)).toEqual([1, 1, 1]);
+  await multicastRound(chs, recs, 'tcp-', 20);
+  const [a, b, c] = chs as [Channel, Channel, Channel];
+  await c.disconnect();
+  await waitUntil(() => a.getView()!.size() === 2 && sendVersion(a) === 2 && sendVersion(b) === 2, 10_000, 'the rotation after C left');
+  await multicastRound([a, b], recs.slice(0, 2), 'tcp-after-', 20);
+  for (const ch of [a, b]) expect(asymOf(ch).stats.replayed + asymOf(ch).stats.malformed).toBe(0);
 });
