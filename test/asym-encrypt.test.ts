@@ -26,7 +26,7 @@ import {
 } from 'tsgroups';
 import { GmsType } from '../protocols/src/gms/messages.js';
 import { KeyExchangeKind } from '../protocols/src/security/asym-encrypt-header.js';
-import { closeAll, discardOf, Recorder, uniqueCluster, waitForSameView } from './helpers/cluster.js';
+import { closeAll, discardOf, partition, Recorder, uniqueCluster, waitForSameView } from './helpers/cluster.js';
 import { waitUntil } from './helpers/wait.js';
 import { reservePorts } from './compliance/reserve-ports.js';
 import { stackXml } from './helpers/cluster.js';
@@ -466,4 +466,21 @@ test('over TCP on 127.0.0.1 (tcp.xml with ASYM_ENCRYPT above TCP): TCPPING disco
   await waitUntil(() => a.getView()!.size() === 2 && sendVersion(a) === 2 && sendVersion(b) === 2, 10_000, 'the rotation after C left');
   await multicastRound([a, b], recs.slice(0, 2), 'tcp-after-', 20);
   for (const ch of [a, b]) expect(asymOf(ch).stats.replayed + asymOf(ch).stats.malformed).toBe(0);
+});
+
+test('change_key_on_leave="false": the key stays when members go, so a partition heals (both sides keep one key) into one view', async () => {
+  const xml = asymXml('change_key_on_leave="false" key_grace="300ms" key_request_interval="100ms"').replace(
+    '<FD_ALL3 ',
+    '<MERGE3 min_interval="200ms" max_interval="500ms"/>\n  <FD_ALL3 ',
+  );
+  const { chs, recs } = await connectAll(uniqueCluster('asym-merge'), ['A', 'B', 'C', 'D'], xml);
+  await waitForSameView(chs, 5000);
+  const [a, b, c, d] = chs as [Channel, Channel, Channel, Channel];
+  await partition([[a, b], [c, d]], 10_000);
+  expect(chs.map(sendVersion)).toEqual([1, 1, 1, 1]);
+  for (const ch of chs) discardOf(ch).heal();
+  await waitForSameView(chs, 15_000);
+  await multicastRound(chs, recs, 'merged-', 5);
+  expect(chs.map(sendVersion)).toEqual([1, 1, 1, 1]);
+  for (const ch of chs) expect(asymOf(ch).stats.authFailures).toBe(0);
 });
