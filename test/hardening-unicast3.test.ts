@@ -2,8 +2,8 @@
 // conn id, injected into B's stack right below UNICAST3 as if A had sent it, no longer replaces
 // A's open connection: B asks A (CONN_CHECK), A answers which connection is its own (CONN_ID),
 // and A's later unicasts keep arriving. A real new connection of A, and a restart of A, still work.
-import { type Address, type Channel, DISCARD, Message, UNICAST3, type UnicastHeader } from 'tsgroups';
-import { closeAll, loopbackStack, type Member, startCluster, waitForSameView, waitUntil } from './helpers/cluster.js';
+import { Address, Channel as Ch, type Channel, DISCARD, Message, UNICAST3, type UnicastHeader } from 'tsgroups';
+import { closeAll, loopbackStack, type Member, Recorder, startCluster, waitForSameView, waitUntil } from './helpers/cluster.js';
 
 let members: Member[] = [];
 afterEach(async () => {
@@ -97,4 +97,27 @@ test('a real new connection of A (same address) is confirmed and replaces the wi
   sendNumbers(a, b, 0, 100);
   await waitUntil(() => receivedFrom(members[1]!, a.getAddress()!).length >= 100, 5000, 'the restarted A');
   expect(receivedFrom(members[1]!, a.getAddress()!)).toEqual(range(0, 100));
+});
+
+test('unicasts from 1000 made-up senders keep at most 256 windows of strangers; one far ahead is only noted; members and joiners go on', async () => {
+  members = await startCluster(2, u3Stack);
+  const [a, b] = members.map((m) => m.channel) as [Channel, Channel];
+  for (let i = 0; i < 1000; i++) forgeData(b, Address.random(), 777, 1 + (i % 3), 'stranger');
+  forgeData(b, Address.random(), 778, 200_000, 'far');
+  expect(u3(b).getReceiveWindows().length).toBeLessThanOrEqual(256 + 1);
+  expect(u3(b).stats.strangerWindowsEvicted).toBeGreaterThanOrEqual(1000 - 256);
+  expect(u3(b).stats.strangerTooFar).toBe(1);
+  expect(members[1]!.rec.objects()).not.toContain('far');
+  sendNumbers(a, b, 0, 100);
+  await waitUntil(() => receivedFrom(members[1]!, a.getAddress()!).length >= 100, 5000, 'A\'s unicasts');
+  expect(receivedFrom(members[1]!, a.getAddress()!)).toEqual(range(0, 100));
+  // A joiner's window is a stranger's until the view has it; then it is kept.
+  const c = new Ch(u3Stack()).setName('C');
+  members.push({ channel: c, rec: new Recorder(c) });
+  await c.connect(a.getClusterName()!);
+  await waitForSameView(members.map((m) => m.channel), 5000);
+  for (let i = 0; i < 300; i++) forgeData(b, Address.random(), 779, 1, 'stranger');
+  sendNumbers(c, b, 0, 50);
+  await waitUntil(() => receivedFrom(members[1]!, c.getAddress()!).length >= 50, 5000, 'C\'s unicasts');
+  expect(receivedFrom(members[1]!, c.getAddress()!)).toEqual(range(0, 50));
 });

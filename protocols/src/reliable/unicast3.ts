@@ -41,6 +41,17 @@ const unicastHeaderCodec = new SeqnoHeaderCodec<UnicastHeader, number>({
 
 /** A receive window buffers at most this far above highestDelivered; later seqnos are retransmitted when the window moves. */
 const MAX_WINDOW = 1 << 18;
+/**
+ * Receive windows of senders outside the view (joiners, other subgroups' coordinators during a
+ * merge, or made-up addresses) kept at most; a new one beyond it evicts the oldest (a real
+ * sender's window comes back with its next message and FIRST_SEQNO).
+ */
+const MAX_STRANGER_WINDOWS = 256;
+/**
+ * A window of a sender outside the view buffers at most this far above what it delivered;
+ * further seqnos are only noted (and asked for), so a made-up seqno costs no memory.
+ */
+const STRANGER_MAX_AHEAD = 1024;
 /** Refused connections are logged at most once per this many ms. */
 const REJECT_LOG_INTERVAL = 10_000;
 /** Messages of an unconfirmed connection held while its sender is asked (the rest are resent later). */
@@ -74,6 +85,8 @@ class RecvWin extends SeqnoTable<Message> {
    */
   pendingConnId = 0;
   pendingTicks = 0;
+  /** The sender was not in the view when the window opened, and has not been in one since. */
+  stranger = false;
   unconfirmed: Message[] = [];
   constructor(
     readonly peer: Address,
@@ -102,6 +115,8 @@ class RecvWin extends SeqnoTable<Message> {
  * the receiver asks the sender (CONN_CHECK) and switches only when the sender answers that this
  * is its connection (CONN_ID); meanwhile the open connection goes on and the new one's messages
  * wait (at most MAX_HELD). So one stray or forged message cannot cut a member's unicasts off.
+ * Windows of senders outside the view are bounded in number and in how far ahead they buffer
+ * (MAX_STRANGER_WINDOWS, STRANGER_MAX_AHEAD).
  */
 export class UNICAST3 extends Protocol {
   static override readonly protocolName = 'UNICAST3';
@@ -121,6 +136,8 @@ export class UNICAST3 extends Protocol {
 
   private readonly sendConns = new Map<Address, SendConn>();
   private readonly recvWins = new Map<Address, RecvWin>();
+  /** Senders whose window is a stranger's, oldest first (see MAX_STRANGER_WINDOWS). */
+  private readonly strangers = new Set<Address>();
   private view: View | null = null;
   private running = false;
   private task: ScheduledTask | null = null;
@@ -149,6 +166,10 @@ export class UNICAST3 extends Protocol {
     connChecksReceived: 0,
     /** New conn ids their sender did not confirm (stray or forged): their messages were dropped. */
     connIdRejected: 0,
+    /** Windows of senders outside the view dropped to keep at most MAX_STRANGER_WINDOWS. */
+    strangerWindowsEvicted: 0,
+    /** Messages from senders outside the view too far above their window: noted, not held. */
+    strangerTooFar: 0,
   };
 
   override start(): void {
@@ -164,6 +185,7 @@ export class UNICAST3 extends Protocol {
     this.ackTask?.cancel();
     this.sendConns.clear();
     this.recvWins.clear();
+    this.strangers.clear();
     this.ackQueue = [];
     this.view = null;
   }
@@ -197,6 +219,7 @@ export class UNICAST3 extends Protocol {
 
   /** For tests: forgets `sender`'s receive window, as if this member had lost its state. */
   removeReceiveWindow(sender: Address): boolean {
+    this.strangers.delete(sender);
     return this.recvWins.delete(sender);
   }
 
@@ -207,6 +230,12 @@ export class UNICAST3 extends Protocol {
 
   protected override viewChanged(view: View): void {
     this.view = view;
+    for (const a of this.strangers) {
+      if (!view.containsMember(a)) continue;
+      this.strangers.delete(a);
+      const w = this.recvWins.get(a);
+      if (w !== undefined) w.stranger = false;
+    }
   }
 
   // ---- sending ----
@@ -272,6 +301,11 @@ export class UNICAST3 extends Protocol {
     this.stats.msgsReceived++;
     const win = this.windowFor(from, h.connId, msg);
     if (win === null) return false;
+    if (win.stranger && h.seqno - win.highestDelivered > STRANGER_MAX_AHEAD) {
+      this.stats.strangerTooFar++;
+      win.raiseHighestReceived(h.seqno); // the gap is asked for; FIRST_SEQNO moves the window if it is real
+      return false;
+    }
     this.needAck(win);
     const r = win.add(h.seqno, msg, (msg.flags & Flag.OOB) !== 0);
     if (r === SeqnoAdd.DUPLICATE) this.stats.duplicatesDropped++;
@@ -289,6 +323,7 @@ export class UNICAST3 extends Protocol {
     if (w === undefined) {
       const nw = new RecvWin(from, connId, -1);
       this.recvWins.set(from, nw);
+      if (this.view?.containsMember(from) !== true) this.addStranger(nw);
       return nw;
     }
     if (w.connId === connId) return w;
@@ -305,6 +340,18 @@ export class UNICAST3 extends Protocol {
     }
     if (w.unconfirmed.length < MAX_HELD) w.unconfirmed.push(msg);
     return null;
+  }
+
+  private addStranger(w: RecvWin): void {
+    w.stranger = true;
+    this.strangers.add(w.peer);
+    if (this.strangers.size <= MAX_STRANGER_WINDOWS) return;
+    const oldest = this.strangers.values().next().value!;
+    this.strangers.delete(oldest);
+    if (this.recvWins.get(oldest)?.stranger === true) {
+      this.recvWins.delete(oldest);
+      this.stats.strangerWindowsEvicted++;
+    }
   }
 
   private sendConnCheck(w: RecvWin): void {
@@ -324,6 +371,7 @@ export class UNICAST3 extends Protocol {
     this.stats.connectionsReplaced++;
     if (this.log.isEnabled('debug')) this.log.debug(`${this.localAddress}: ${from} opened a new connection; resetting its window`);
     const nw = new RecvWin(from, connId, w.connId);
+    nw.stranger = w.stranger;
     this.recvWins.set(from, nw);
     // What waited goes up now, on its own (as a retransmission would), with what it releases.
     for (const m of w.unconfirmed) {
@@ -492,6 +540,7 @@ export class UNICAST3 extends Protocol {
       else if (w.closeAt === 0) w.closeAt = now + this.connCloseTimeout;
       else if (now >= w.closeAt) {
         this.recvWins.delete(a);
+        this.strangers.delete(a);
         this.stats.connectionsClosed++;
       }
     }
