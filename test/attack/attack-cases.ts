@@ -184,7 +184,7 @@ export const physicalPoisoning: AttackCase = {
       }
     })();
     try {
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 300));
       const texts = times(10, (i) => `poison-${i}-secret-marker`);
       for (const x of texts) {
         c.sentTexts.add(x);
@@ -192,6 +192,7 @@ export const physicalPoisoning: AttackCase = {
       }
       c.expectDelivery('B', 'A', texts.length);
       await c.waitDelivered('B', 6000, `${this.name}: A's unicasts to B while poisoned`);
+      await new Promise((r) => setTimeout(r, 500)); // A's acks and retransmissions, still poisoned
     } finally {
       poisoning = false;
       await poison;

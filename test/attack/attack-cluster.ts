@@ -34,13 +34,18 @@ export type Name = (typeof NAMES)[number];
 export const FORGED = 'FORGED-';
 
 /** The shipped stacks the attacks run against. */
-export type Base = 'udp.xml' | 'tcp.xml' | 'tcp-file.xml';
+export type Base = 'udp.xml' | 'tcp.xml' | 'tcp-file.xml' | 'udp-secure.xml' | 'tcp-secure.xml';
+
+/** Whether a stack is UDP (with multicast: the sniffer hears the group). */
+export const isUdp = (base: Base): boolean => base.startsWith('udp');
+/** Whether a stack is a shipped secure stack (its key from TSGROUPS_KEY_FILE). */
+const isSecure = (base: Base): boolean => base.endsWith('-secure.xml');
 
 /** A stack file's text: the shipped udp.xml, tcp.xml or tcp-file.xml, with SYM_ENCRYPT right above the transport when `keyFile` is given. */
 export function stackText(base: Base, keyFile?: string): string {
   const xml = shipped(base);
   if (keyFile === undefined) return xml;
-  const transport = base === 'udp.xml' ? /<UDP\b[\s\S]*?\/>/ : /<TCP\b[\s\S]*?\/>/;
+  const transport = isUdp(base) ? /<UDP\b[\s\S]*?\/>/ : /<TCP\b[\s\S]*?\/>/;
   if (!transport.test(xml)) throw new Error(`no transport element in ${base}`);
   return xml.replace(transport, (t) => `${t}\n  <SYM_ENCRYPT key_file="${keyFile}"/>`);
 }
@@ -56,7 +61,10 @@ export type Memory = Record<Name, { rss: number; heapUsed: number }>;
 
 export interface ClusterOptions {
   base: Base;
+  /** SYM_ENCRYPT added right above the transport (the secure stacks have it already). */
   encrypted: boolean;
+  /** More variables for the members' stack (e.g. TSGROUPS_CHECKSUM). */
+  env?: Record<string, string>;
   /** TCP only: the members' listening ports (A, B, C). */
   tcpPorts?: number[];
 }
@@ -89,23 +97,25 @@ export class AttackCluster {
 
   /** Starts the sniffer, the outsider and A, B, C (in that order), and waits for one view of the three. */
   async start(timeoutMs = 20_000): Promise<void> {
-    if (this.o.base === 'udp.xml') this.sniffer = await Sniffer.listen(this.group);
+    const udp = isUdp(this.o.base);
+    if (udp) this.sniffer = await Sniffer.listen(this.group);
     this.outsider = await Outsider.open();
-    let keyFile: string | undefined;
-    if (this.o.encrypted) {
-      keyFile = join(this.dir, 'cluster.key');
-      writeFileSync(keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-    }
+    const keyFile = join(this.dir, 'cluster.key');
+    writeFileSync(keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     const stack = join(this.dir, `attacked-${this.o.base}`);
-    writeFileSync(stack, stackText(this.o.base, keyFile));
-    const env = this.o.base === 'udp.xml' ? udpMemberEnv(this.group, { fdInterval: '1s', fdTimeout: '6s', mergeMin: '1s', mergeMax: '3s' }) : tcpEnv(this.o.tcpPorts!, this.dir);
+    writeFileSync(stack, stackText(this.o.base, this.o.encrypted ? keyFile : undefined));
+    const env = {
+      ...(udp ? udpMemberEnv(this.group, { fdInterval: '1s', fdTimeout: '6s', mergeMin: '1s', mergeMax: '3s' }) : tcpEnv(this.o.tcpPorts!, this.dir)),
+      ...(isSecure(this.o.base) ? { TSGROUPS_KEY_FILE: keyFile } : {}),
+      ...this.o.env,
+    };
     for (let i = 0; i < NAMES.length; i++) {
       const name = NAMES[i]!;
-      const memberEnv = this.o.base === 'udp.xml' ? env : { ...env, TSGROUPS_BIND_PORT: String(this.o.tcpPorts![i]) };
+      const memberEnv = udp ? env : { ...env, TSGROUPS_BIND_PORT: String(this.o.tcpPorts![i]) };
       this.procs.push(new MemberProcess({ name, cluster: this.cluster, env: memberEnv, stack, cli }));
       // Over TCP one after another: each joins the view of those before it, not a merge of
       // singletons (merge rounds without multicast are slower, and no part of these tests).
-      if (this.o.base !== 'udp.xml') {
+      if (!udp) {
         const started = this.procs.slice();
         const names = NAMES.slice(0, started.length);
         await waitForAll(started, () => started.every((p) => p.address() !== undefined) && agreeOn(started, names), timeoutMs, `one view of ${names}`);
@@ -213,7 +223,14 @@ export class AttackCluster {
    * and nothing delivered that no member sent (forged or corrupted), nor twice.
    */
   async assertIntact(what: string): Promise<void> {
+    this.assertSameView(what);
     await this.traffic();
+    this.assertSameView(what);
+    await this.assertDeliveredOnlySent(what);
+  }
+
+  /** Every member is running and has seen no view but the start's (and none with a stranger). */
+  assertSameView(what: string): void {
     for (const p of this.procs) {
       const views = p.views();
       const last = views[views.length - 1]!;
@@ -222,6 +239,10 @@ export class AttackCluster {
       }
       if (!p.running) throw new Error(`after ${what}: ${p.name} exited: ${p.stderr.slice(-5).join(' | ')}`);
     }
+  }
+
+  /** Nothing delivered that no member sent (forged or corrupted), nor more than was sent. */
+  async assertDeliveredOnlySent(what: string): Promise<void> {
     for (const n of NAMES) {
       const s = await this.stats(n);
       const bad = s.texts!.filter((t) => !this.sentTexts.has(t.text) || !(NAMES as readonly string[]).includes(t.from));
@@ -244,6 +265,7 @@ export class AttackCluster {
     for (const n of NAMES) {
       const st = (await this.stats(n)).stats!;
       const se = st.SYM_ENCRYPT;
+      const auth = st.AUTH;
       const t = st.UDP ?? st.TCP ?? {};
       const s = se ? se.authFailures! + se.unknownKeyVersion! + se.malformed! + se.unencrypted! + (se.replayed ?? 0) : 0;
       // Datagrams the transport dropped (not those for another member), and TCP frames it refused.
@@ -252,6 +274,7 @@ export class AttackCluster {
       transport += d;
       byMember[n] = { ...(se ? { authFailures: se.authFailures!, unknownKeyVersion: se.unknownKeyVersion!, malformed: se.malformed!, unencrypted: se.unencrypted!, replayed: se.replayed ?? 0 } : {}), transportDropped: d };
       // TCP: connections the transport closed for bad input (the frames behind are never read).
+      if (auth) Object.assign(byMember[n]!, { authRefused: auth.refused ?? 0 });
       if (st.TCP) Object.assign(byMember[n]!, { badFrames: t.badFrames ?? 0, duplicateConnections: t.duplicateConnections ?? 0, connectionsClosed: t.connectionsClosed ?? 0 });
     }
     return { symEncrypt, transport, byMember };
