@@ -24,47 +24,68 @@ function captured(c: AttackCluster, max = 2000): Uint8Array[] {
 
 const times = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
 
-/** A VIEW claiming to come from the coordinator A: [A, B, phantom] (C dropped), the next view id. */
+/** A VIEW claiming to come from the coordinator: [coord, y, phantom] (z dropped), the next view id. */
 export const forgedViewSpoofingCoord: AttackCase = {
-  name: 'forged VIEW spoofing the coordinator (drops C, adds a phantom)',
+  name: 'forged VIEW spoofing the coordinator (drops a member, adds a phantom)',
   async run(c) {
-    const a = c.address('A');
-    const view = gmsView(null, a, viewNumber(c.viewId) + 1, [a, c.address('B'), Address.random()]);
+    const { coord, y } = c.roles;
+    const a = c.address(coord);
+    const view = gmsView(null, a, viewNumber(c.viewId) + 1, [a, c.address(y), Address.random()]);
     await c.attack(this.name, [datagram({ cluster: c.cluster, sender: a, dest: null }, view)], c.groupTarget());
     await c.assertIntact(this.name);
   },
 };
 
-/** A VIEW from member B that makes itself coordinator of [B, C, phantom]. */
-export const forgedViewFromMember: AttackCase = {
-  name: 'forged VIEW from a member that is not the coordinator',
-  async run(c) {
-    const b = c.address('B');
-    const view = gmsView(null, b, viewNumber(c.viewId) + 5, [b, c.address('C'), Address.random()]);
-    await c.attack(this.name, [datagram({ cluster: c.cluster, sender: b, dest: null }, view)], c.groupTarget());
-    await c.assertIntact(this.name);
-  },
-};
+/** A VIEW from `who` (y: next in line, z: the last member) that makes it coordinator of [who, other, phantom]. */
+function forgedViewFrom(who: 'y' | 'z'): AttackCase {
+  return {
+    name: `forged VIEW from ${who === 'y' ? 'the next in line' : 'the last member'}, dropping the coordinator`,
+    async run(c) {
+      const me = c.address(c.roles[who]);
+      const other = c.address(c.roles[who === 'y' ? 'z' : 'y']);
+      const view = gmsView(null, me, viewNumber(c.viewId) + 5, [me, other, Address.random()]);
+      await c.attack(this.name, [datagram({ cluster: c.cluster, sender: me, dest: null }, view)], c.groupTarget());
+      await c.assertIntact(this.name);
+    },
+  };
+}
+export const forgedViewFromMember = forgedViewFrom('z');
+export const forgedViewTakeover = forgedViewFrom('y');
 
-/** LEAVE_REQ for B to the coordinator, claiming to come from B (the issue's split "for good"). */
+/** LEAVE_REQ for member y to the coordinator, claiming to come from y (the issue's split "for good"). */
 export const forgedLeaveSpoofingLeaver: AttackCase = {
-  name: 'forged LEAVE_REQ for B spoofing B',
+  name: 'forged LEAVE_REQ for a member spoofing it',
   async run(c) {
-    const a = c.address('A');
-    const b = c.address('B');
-    // Sent to the group with A as the envelope's destination: A takes it, and no member learns a
+    const a = c.address(c.roles.coord);
+    const b = c.address(c.roles.y);
+    // Sent to the group with the coordinator as the envelope's destination: it takes it, and no member learns a
     // physical address from it (that is another attack, below).
     await c.attack(this.name, [datagram({ cluster: c.cluster, sender: b, dest: a }, gmsLeaveReq(a, b))], c.groupTarget());
     await c.assertIntact(this.name);
   },
 };
 
-/** LEAVE_REQ for B to the coordinator, from C. */
-export const forgedLeaveFromOther: AttackCase = {
-  name: 'forged LEAVE_REQ for B from another member',
+/**
+ * LEAVE_REQ for member y spoofing y (without authentication nobody can tell it from y's own):
+ * y may be dropped, but not for good: the members merge back into one view of the three.
+ */
+export const forgedLeaveHeals: AttackCase = {
+  name: 'forged LEAVE_REQ for a member spoofing it: merged back, not split for good',
   async run(c) {
-    const a = c.address('A');
-    await c.attack(this.name, [datagram({ cluster: c.cluster, sender: c.address('C'), dest: a }, gmsLeaveReq(a, c.address('B')))], c.groupTarget());
+    const a = c.address(c.roles.coord);
+    const b = c.address(c.roles.y);
+    await c.attack(this.name, [datagram({ cluster: c.cluster, sender: b, dest: a }, gmsLeaveReq(a, b))], c.groupTarget());
+    await c.waitForOneViewAgain(30_000, this.name);
+    await c.assertIntact(this.name);
+  },
+};
+
+/** LEAVE_REQ for member y to the coordinator, from member z. */
+export const forgedLeaveFromOther: AttackCase = {
+  name: 'forged LEAVE_REQ for a member from another member',
+  async run(c) {
+    const a = c.address(c.roles.coord);
+    await c.attack(this.name, [datagram({ cluster: c.cluster, sender: c.address(c.roles.z), dest: a }, gmsLeaveReq(a, c.address(c.roles.y)))], c.groupTarget());
     await c.assertIntact(this.name);
   },
 };
@@ -73,18 +94,18 @@ export const forgedLeaveFromOther: AttackCase = {
 export const phantomJoin: AttackCase = {
   name: 'phantom JOIN_REQ',
   async run(c) {
-    const a = c.address('A');
+    const a = c.address(c.roles.coord);
     const ph = Address.random();
     await c.attack(this.name, [datagram({ cluster: c.cluster, sender: ph, dest: a }, gmsJoinReq(a, ph, 'phantom'))], c.groupTarget());
     await c.assertIntact(this.name);
   },
 };
 
-/** Multicasts claiming to be B's next NAKACK2 seqnos (the sniffed highest + 1 .. + 50, or 1 .. 300 when nothing is in clear). */
+/** Multicasts claiming to be member y's next NAKACK2 seqnos (the sniffed highest + 1 .. + 50, or 1 .. 300 when nothing is in clear). */
 export const stolenSeqnos: AttackCase = {
-  name: "B's next NAKACK2 seqnos taken by forged multicasts",
+  name: "a member's next NAKACK2 seqnos taken by forged multicasts",
   async run(c) {
-    const b = c.address('B');
+    const b = c.address(c.roles.y);
     const seen = c.sniffer?.learn().seqnos.get(b.toUUIDString());
     const first = seen === undefined ? 1 : seen + 1;
     const n = seen === undefined ? 300 : 50;
@@ -94,12 +115,12 @@ export const stolenSeqnos: AttackCase = {
   },
 };
 
-/** A UNICAST3 DATA to B claiming to come from A on a new connection id. */
+/** A UNICAST3 DATA to member y claiming to come from the coordinator on a new connection id. */
 export const unicastConnReset: AttackCase = {
   name: 'forged UNICAST3 message with a new conn id',
   async run(c) {
-    const b = c.address('B');
-    const env = { cluster: c.cluster, sender: c.address('A'), dest: b };
+    const b = c.address(c.roles.y);
+    const env = { cluster: c.cluster, sender: c.address(c.roles.coord), dest: b };
     const d = datagram(env, unicastData(b, 0x7fff0000 + Math.floor(Math.random() * 0xffff), 1, `${FORGED}conn-reset`));
     await c.attack(this.name, [d], c.groupTarget());
     await c.assertIntact(this.name);
@@ -248,7 +269,7 @@ export const pingFlood: AttackCase = {
 export const joinFlood: AttackCase = {
   name: 'flood of forged JOIN_REQs',
   async run(c) {
-    const a = c.address('A');
+    const a = c.address(c.roles.coord);
     const gen = function* () {
       for (let i = 0; i < 2000; i++) {
         const fake = Address.random();

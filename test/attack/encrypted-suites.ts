@@ -11,6 +11,7 @@ import { tcpForgedFramesClaimingMembers, tcpForgedFramesNewPeer } from './tcp-at
 const UDP_CASES: cases.AttackCase[] = [
   cases.forgedViewSpoofingCoord,
   cases.forgedViewFromMember,
+  cases.forgedViewTakeover,
   cases.forgedLeaveSpoofingLeaver,
   cases.forgedLeaveFromOther,
   cases.phantomJoin,
