@@ -277,6 +277,25 @@ export class AttackCluster {
     }
   }
 
+  /**
+   * Every protocol's counters of refused input (named forged*, *rejected*, *refused*, *limited*,
+   * dropped*, malformed*), summed over the members where not zero: what the hardening refused.
+   */
+  async refusals(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const n of NAMES) {
+      const st = (await this.stats(n)).stats!;
+      for (const [proto, counters] of Object.entries(st)) {
+        for (const [k, v] of Object.entries(counters)) {
+          if (v > 0 && /^(forged|dropped|malformed)|rejected|refused|limited/i.test(k) && k !== 'droppedOwnMulticast' && k !== 'droppedNotForMe') {
+            out[`${proto}.${k}`] = (out[`${proto}.${k}`] ?? 0) + v;
+          }
+        }
+      }
+    }
+    return out;
+  }
+
   /** Rejections counted at each member: SYM_ENCRYPT's, and the transport's drops. */
   async rejections(): Promise<{ symEncrypt: number; transport: number; byMember: Record<string, Record<string, number>> }> {
     let symEncrypt = 0;

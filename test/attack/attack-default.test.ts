@@ -19,10 +19,10 @@ describe('the default udp.xml against an outsider\'s cheap spoofs', () => {
   for (const k of passing) test(k.name, () => k.run(c), 60_000);
 
   test('memory stayed bounded (figures)', async () => {
-    const r = await c.rejections();
+    const refused = await c.refusals();
     const after = await c.memory();
     console.log(
-      `attack figures, udp.xml: ${c.tally.attacks.length} attacks, ${c.tally.datagrams} datagrams sent; dropped at the transport: ${r.transport} (3 members); memory MiB ${NAMES.map((n) => `${n} rss ${mib(before[n].rss)}->${mib(after[n].rss)} heap ${mib(before[n].heapUsed)}->${mib(after[n].heapUsed)}`).join(', ')}; ${c.notes.join('; ')}; pending: ${pending.map((p) => `${p.case.name} (${p.waitsFor})`).join('; ')}`,
+      `attack figures, udp.xml: ${c.tally.attacks.length} attacks, ${c.tally.datagrams} datagrams sent; refused (3 members): ${JSON.stringify(refused)}; memory MiB ${NAMES.map((n) => `${n} rss ${mib(before[n].rss)}->${mib(after[n].rss)} heap ${mib(before[n].heapUsed)}->${mib(after[n].heapUsed)}`).join(', ')}; ${c.notes.join('; ')}; pending: ${pending.map((p) => `${p.case.name} (${p.waitsFor})`).join('; ')}`,
     );
     for (const n of NAMES) expect(after[n].heapUsed - before[n].heapUsed).toBeLessThan(64 * 1048576);
   }, 30_000);
