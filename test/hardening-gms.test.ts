@@ -152,3 +152,22 @@ describe('mayInstallViewFrom', () => {
     expect(mayInstallViewFrom(ctx(b, current), elsewhere, x)).toBe(false);
   });
 });
+
+test('a VIEW spoofing the coordinator is taken (nothing tells it apart), but its acknowledgements reach the coordinator, whose next view puts everyone back', async () => {
+  members = await startCluster(3);
+  const [a, b, c] = members.map((m) => m.channel) as [Channel, Channel, Channel];
+  const phantom = Address.random();
+  const forgedId = a.getView()!.viewId.id + 1;
+  // C dropped, a phantom added, "from" A; B takes it (A is its coordinator), C is not in it.
+  const forged = View.create(a.getAddress()!, forgedId, [a.getAddress()!, b.getAddress()!, phantom]);
+  for (const ch of [b, c]) inject(ch, a.getAddress()!, { type: GmsType.VIEW, view: viewToData(forged) });
+  expect(b.getView()!.containsMember(phantom)).toBe(true);
+  await waitUntil(
+    () => members.every((m) => m.channel.getView()!.viewId.id > forgedId && m.channel.getView()!.viewId.equals(a.getView()!.viewId)),
+    5000,
+    'a view above the forged one everywhere',
+    () => members.map((m) => `${m.channel.getName()}: ${m.channel.getView()}`).join('; '),
+  );
+  for (const m of members) expect(m.channel.getView()!.members).toEqual([a, b, c].map((x) => x.getAddress()));
+  expect(gms(a).stats.foreignViewAcks).toBeGreaterThanOrEqual(1);
+});

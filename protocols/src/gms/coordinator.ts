@@ -71,6 +71,8 @@ export class Coordinator extends GmsRole {
   private readonly merges: SubgroupState[][] = [];
   private processing = false;
   private stopped = false;
+  /** A view id someone acknowledged that we never made: the next view goes above it (see {@link reassert}). */
+  private reassertAbove = 0;
   private readonly processTask: EndOfTurnTask;
   /** Waits out another leader's merge lock before our own changes go on. */
   private lockWait: ScheduledTask | null = null;
@@ -119,6 +121,17 @@ export class Coordinator extends GmsRole {
     for (const member of suspected) this.enqueue({ kind: 'suspect', member });
   }
 
+  /**
+   * A member acknowledged view `viewId` as ours, a view we never made (forged in our name, or
+   * corrupted on the way): we install our own members again in a view above it, so that members
+   * that took it come back (and a phantom in it goes).
+   */
+  reassert(viewId: number): void {
+    if (viewId <= this.reassertAbove) return;
+    this.reassertAbove = viewId;
+    this.processTask.request();
+  }
+
   /** Queues a membership change; the changes of one turn become one view. */
   enqueue(req: MembershipRequest): void {
     this.queue.push(req);
@@ -159,7 +172,7 @@ export class Coordinator extends GmsRole {
     }
     this.processing = true;
     try {
-      while ((this.queue.length > 0 || this.merges.length > 0) && !this.stopped && this.host.isActive()) {
+      while ((this.queue.length > 0 || this.merges.length > 0 || this.reassertAbove > 0) && !this.stopped && this.host.isActive()) {
         const views = this.merges.shift();
         if (views !== undefined) {
           await this.applyMerge(views);
@@ -187,14 +200,17 @@ export class Coordinator extends GmsRole {
       const digest = host.digest();
       for (const j of plan.rejoined) host.send(j, { type: GmsType.JOIN_RSP, view: data, digest });
     }
-    if (plan.members === null) {
+    const above = this.reassertAbove;
+    this.reassertAbove = 0;
+    if (plan.members === null && above === 0) {
       // Nothing changes (e.g. a repeated LEAVE_REQ of a member already gone): just confirm.
       for (const m of plan.leaving) if (m !== self) host.send(m, { type: GmsType.LEAVE_RSP });
       return;
     }
-    const next = View.create(self, view.viewId.id + 1, plan.members);
+    const members = plan.members ?? [...view.members];
+    const next = View.create(self, Math.max(view.viewId.id, above) + 1, members);
     const data = viewToData(next);
-    const acked = this.collectAcks(next.viewId.id, plan.members.filter((m) => m !== self), data);
+    const acked = this.collectAcks(next.viewId.id, members.filter((m) => m !== self), data);
     // Members that are leaving get the view too, so they know they are out.
     host.send(null, { type: GmsType.VIEW, view: data });
     // The digest is taken after the view went out: joiners start right after it (they get the

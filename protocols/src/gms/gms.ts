@@ -84,6 +84,8 @@ export class GMS extends Protocol {
     forgedJoins: 0,
     /** JOIN_REQs of new members beyond max_joins_per_interval: not answered (real joiners ask again). */
     joinsLimited: 0,
+    /** VIEW_ACKs for a view above ours while we coordinate (a view forged in our name): answered by a view above it. */
+    foreignViewAcks: 0,
   };
 
   private view: View | null = null;
@@ -179,7 +181,7 @@ export class GMS extends Protocol {
           else if (h.type === GmsType.JOIN_RSP && h.error) this.role?.handleJoinRefused(src, h.error);
           break;
         case GmsType.VIEW_ACK:
-          this.role?.handleViewAck(src, Number(h.viewId ?? 0));
+          this.onViewAck(src, Number(h.viewId ?? 0));
           break;
         case GmsType.LEAVE_RSP:
           this.leaveConfirmed();
@@ -328,6 +330,30 @@ export class GMS extends Protocol {
 
   private send(dest: Address | null, h: GmsHeaderData): void {
     this.downProt.down(gmsMessage(dest, h));
+  }
+
+  /**
+   * A VIEW_ACK for a view above ours, while we coordinate, acknowledges a view we never made:
+   * someone sent it in our name (or a corrupted one got through). Our members get a view above it.
+   */
+  private onViewAck(from: Address, viewId: number): void {
+    const view = this.view;
+    const coordinator = this.host.coordinator();
+    if (
+      view !== null &&
+      coordinator !== null &&
+      viewId > view.viewId.id &&
+      Number.isSafeInteger(viewId + 1) &&
+      view.containsMember(from) &&
+      !this.leaving &&
+      this.isCoord()
+    ) {
+      this.stats.foreignViewAcks++;
+      this.logRejected('foreign-ack', `${from} acknowledged view ${viewId} from us, a view we never made; installing our members in a view above it`);
+      coordinator.reassert(viewId);
+      return;
+    }
+    this.role?.handleViewAck(from, viewId);
   }
 
   private viewSenderContext(self: Address, current: View | null) {

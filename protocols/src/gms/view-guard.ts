@@ -28,7 +28,7 @@ export interface ViewSenderContext {
  */
 export function mayInstallViewFrom(ctx: ViewSenderContext, view: View, from: Address): boolean {
   const { self, current } = ctx;
-  if (from === self) return true;
+  // (A member installs its own views directly; one "from" itself here was sent by someone else.)
   if (current === null) return ctx.askedToJoin(from);
   if (from === current.getCoord()) return true;
   if (view instanceof MergeView) {
