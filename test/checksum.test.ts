@@ -8,6 +8,8 @@ import {
   ChecksumResult,
   checkDatagramChecksum,
   crc32c,
+  crc32cImplementation,
+  crc32cTable,
   datagramEnvelopeSize,
   decodeDatagram,
   encodeDatagram,
@@ -20,27 +22,39 @@ import { introduce, type Node, recordDatagrams, startNode } from './helpers/bare
 import { type Member, startCluster, uniqueCluster, waitForSameView, waitUntil } from './helpers/cluster.js';
 import { randomGroup, udpStack } from './udp/udp-helpers.js';
 
-describe('CRC32C', () => {
+describe.each([
+  ['crc32c (native where it loads)', crc32c],
+  ['the table-driven fallback', crc32cTable],
+])('CRC32C: %s', (_name, crc: typeof crc32c) => {
   test('RFC 3720 B.4 test vectors, and the usual check value', () => {
     const asc = Uint8Array.from({ length: 32 }, (_, i) => i);
     const desc = Uint8Array.from({ length: 32 }, (_, i) => 31 - i);
-    expect(crc32c(new Uint8Array(32))).toBe(0x8a9136aa);
-    expect(crc32c(new Uint8Array(32).fill(0xff))).toBe(0x62a8ab43);
-    expect(crc32c(asc)).toBe(0x46dd794e);
-    expect(crc32c(desc)).toBe(0x113fdb5c);
-    expect(crc32c(utf8Encode('123456789'))).toBe(0xe3069283);
-    expect(crc32c(new Uint8Array(0))).toBe(0);
+    expect(crc(new Uint8Array(32))).toBe(0x8a9136aa);
+    expect(crc(new Uint8Array(32).fill(0xff))).toBe(0x62a8ab43);
+    expect(crc(asc)).toBe(0x46dd794e);
+    expect(crc(desc)).toBe(0x113fdb5c);
+    expect(crc(utf8Encode('123456789'))).toBe(0xe3069283);
+    expect(crc(new Uint8Array(0))).toBe(0);
   });
 
   test('a range, and a checksum continued over pieces, equal the checksum of the whole', () => {
     const rnd = seededRandom(7);
     const buf = Uint8Array.from({ length: 1001 }, () => Math.floor(rnd() * 256));
-    const whole = crc32c(buf);
+    const whole = crc(buf);
     for (const cut of [0, 1, 7, 8, 9, 500, 1000, 1001]) {
-      expect(crc32c(buf, cut, buf.length, crc32c(buf, 0, cut))).toBe(whole);
+      expect(crc(buf, cut, buf.length, crc(buf, 0, cut))).toBe(whole);
     }
-    expect(crc32c(buf, 3, 20)).toBe(crc32c(buf.slice(3, 20)));
+    expect(crc(buf, 3, 20)).toBe(crc(buf.slice(3, 20)));
+    // A view into a larger buffer (as a datagram inside a socket's buffer).
+    const outer = new Uint8Array(1100);
+    outer.set(buf, 50);
+    expect(crc(outer.subarray(50, 1051))).toBe(whole);
   });
+});
+
+test('on Linux x64 the native CRC32C is the one used (its prebuilt binary installs with the package)', () => {
+  if (process.platform === 'linux' && process.arch === 'x64') expect(crc32cImplementation).toBe('native');
+  else expect(['native', 'js']).toContain(crc32cImplementation);
 });
 
 describe('the checksum trailer', () => {

@@ -65,7 +65,7 @@ async function cluster(n: number): Promise<{ chs: Channel[]; name: string }> {
 function forgedPing(cluster: string, type: number, sender: Address, d: { address?: Address; name?: string; physical?: string }): Uint8Array {
   const data = { address: (d.address ?? sender).bytes, name: d.name ?? 'outsider', isCoord: false, physical: d.physical ?? '' };
   const msg = new Message(null).setFlag(Flag.OOB).putHeader(ProtocolId.PING, { type, data });
-  return encodeDatagram(utf8Encode(cluster), sender, null, [msg]);
+  return encodeDatagram(utf8Encode(cluster), sender, null, [msg], 0, 1, true); // an outsider computes the checksum too
 }
 
 function send(sock: Socket, data: Uint8Array, port: number): Promise<void> {
@@ -163,9 +163,9 @@ test('a forged PING response or MERGE3 INFO naming another address for member B 
     name: 'B',
     physical: `127.0.0.1:${outsider.port}`,
   });
-  await send(outsider.sock, encodeDatagram(cl, b.getAddress()!, null, [info]), ta.boundPort);
+  await send(outsider.sock, encodeDatagram(cl, b.getAddress()!, null, [info], 0, 1, true), ta.boundPort);
   // A plain unicast datagram "from B" sent from the outsider's socket.
-  await send(outsider.sock, encodeDatagram(cl, b.getAddress()!, a.getAddress()!, [new Message(a.getAddress()).setFlag(Flag.OOB)]), ta.boundPort);
+  await send(outsider.sock, encodeDatagram(cl, b.getAddress()!, a.getAddress()!, [new Message(a.getAddress()).setFlag(Flag.OOB)], 0, 1, true), ta.boundPort);
   await waitUntil(() => (ta.getStats().physicalRefused ?? 0) >= 3, 5000, 'the forged addresses refused', () => JSON.stringify(ta.getStats()));
   expect(physicalOf(ta, b.getAddress()!)).toBe(realB);
   expect(a.getProtocolStack().findProtocol(MERGE3)!.stats.infosReceived).toBeGreaterThanOrEqual(1);

@@ -1,9 +1,26 @@
+import { createRequire } from 'node:module';
+
 /**
  * CRC32C (Castagnoli, polynomial 0x1EDC6F41, reflected 0x82F63B78), as iSCSI (RFC 3720) and
- * ext4 use it: table-driven, eight bytes per step ("slicing by 8"), about 800 MB/s on one core.
- * No allocation per call. Node has no built-in CRC32C (zlib.crc32 is the other polynomial, and
- * only from Node 20.15 on).
+ * ext4 use it. Node has no built-in CRC32C (zlib.crc32 is the other polynomial, and only from
+ * Node 20.15 on). `@node-rs/crc32` computes it with the CPU's CRC32C instructions (2.5-5 GB/s
+ * here, 2-4 times the table below), which makes the transports' checksum cheap enough to be on by
+ * default; where its prebuilt binary does not load (a platform without one), the table-driven
+ * version below does the same job (slicing by 8, about 1 GB/s). No copy of the data either way.
  */
+type NativeCrc32c = (input: Buffer, initialState?: number) => number;
+
+const native: NativeCrc32c | null = (() => {
+  try {
+    return (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: NativeCrc32c }).crc32c;
+  } catch {
+    return null;
+  }
+})();
+
+/** Which implementation {@link crc32c} uses. */
+export const crc32cImplementation: 'native' | 'js' = native === null ? 'js' : 'native';
+
 const POLY = 0x82f63b78;
 
 /** Eight 256-entry tables: TABLE[k * 256 + b] is the CRC of byte b followed by k zero bytes. */
@@ -29,6 +46,16 @@ const TABLE = (() => {
  * @param crc a previous result, to continue a checksum over several pieces
  */
 export function crc32c(buf: Uint8Array, start = 0, end = buf.length, crc = 0): number {
+  if (native !== null) {
+    // A Buffer view of the range (no copy): the native function takes Buffers only.
+    const view = start === 0 && end === buf.length && Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset + start, end - start);
+    return native(view, crc);
+  }
+  return crc32cTable(buf, start, end, crc);
+}
+
+/** The table-driven CRC32C (exported for tests that compare both implementations). */
+export function crc32cTable(buf: Uint8Array, start = 0, end = buf.length, crc = 0): number {
   const t = TABLE;
   let c = ~crc;
   let i = start;
