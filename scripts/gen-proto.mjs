@@ -38,7 +38,10 @@ for (const [pkg, protos, name] of targets) {
   const dts = join(genDir, `${name}.d.ts`);
   if (!newer(dts, inputs)) {
     mkdirSync(genDir, { recursive: true });
-    execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--force-number', '--no-create', '--no-verify',
+    // A protobufjs root of each package's own: with the shared "default" root, the second module
+    // loaded replaced the first one's `tsgroups` namespace, and the first could no longer decode
+    // its nested types (PING's data went missing once core's wire module was loaded too).
+    execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--root', `tsgroups_${name}`, '--force-number', '--no-create', '--no-verify',
       '--no-convert', '--no-delimited', '--no-typeurl', '--no-service', '-o', js, ...inputs], { stdio: 'inherit' });
     execFileSync(bin('pbts'), ['--no-comments', '-o', dts, js], { stdio: 'inherit' });
     dropUnusedLong(dts);
