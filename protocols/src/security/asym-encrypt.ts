@@ -34,6 +34,8 @@ const MAX_MEMBER_KEYS = 1024;
 const JOINER_KEY_EXPIRY = 60_000;
 /** Joiners' public keys checked per second at most (an X25519 agreement each): a flood of JOIN_REQs costs no more. */
 const NEW_JOINER_KEYS_PER_SECOND = 100;
+/** A new coordinator rotates at the latest this many key_request_intervals after it took over. */
+const TAKEOVER_WAIT_INTERVALS = 10;
 /** Key versions held at most (the current one and those in their grace time). */
 const MAX_VERSIONS = 4;
 /** Headers a JOIN_REQ (or a refused JOIN_RSP) may carry in the clear: GMS's, UNICAST3's (it is sent reliably), AUTH's token, ours. */
@@ -109,6 +111,9 @@ export class ASYM_ENCRYPT extends Encrypt {
   private lastKeyRequest = 0;
   /** A rotation is owed (members left while this member was alone): it happens at the next view with others in it. */
   private rotationDue = false;
+  /** A new coordinator's rotation, waiting for the members' public keys. */
+  private takeoverRotation = false;
+  private takeoverTask: { cancel(): void } | null = null;
   /** The coordinator's: public keys of members and joiners, by address. */
   private readonly memberKeys = new Map<string, MemberKey>();
   private discoveryIds: readonly number[] = [];
@@ -131,6 +136,8 @@ export class ASYM_ENCRYPT extends Encrypt {
     super.stop();
     this.retireTask?.cancel();
     this.retireTask = null;
+    this.takeoverTask?.cancel();
+    this.takeoverTask = null;
     for (const k of this.versions.values()) k.raw.fill(0);
     this.versions.clear();
     this.current = null;
@@ -138,6 +145,7 @@ export class ASYM_ENCRYPT extends Encrypt {
     this.view = null;
     this.joinTarget = null;
     this.rotationDue = false;
+    this.takeoverRotation = false;
     this.memberKeys.clear();
   }
 
@@ -224,19 +232,56 @@ export class ASYM_ENCRYPT extends Encrypt {
     }
     this.forgetMemberKeys(view);
     const left = prev !== null && prev.members.some((m) => !view.containsMember(m));
+    const tookOver = prev !== null && prev.getCoord() !== self;
     if (this.current === null) this.createKey();
-    else if (this.rotationDue || (left && this.changeKeyOnLeave)) {
+    else if (this.rotationDue || this.takeoverRotation || (left && this.changeKeyOnLeave)) {
       // Alone, there is nobody to send a new key to (and what a leaver still sends, in its old
       // key, is not met by a key of its own): the rotation waits for the next member.
       this.rotationDue = view.size() === 1;
-      if (!this.rotationDue) this.createKey();
+      if (!this.rotationDue) {
+        // A new coordinator knows no member's public key yet: the members send theirs once they
+        // have installed its view (sealed under the old key, which they can read). Rotating
+        // before would leave them unable to read its view's retransmissions.
+        if (tookOver || this.takeoverRotation) {
+          this.takeoverRotation = true;
+          // A member whose key request was lost must not hold the rotation up: it goes ahead after
+          // a while, and such a member asks for the new key when it sees it used.
+          this.takeoverTask ??= this.timer.schedule(TAKEOVER_WAIT_INTERVALS * this.keyRequestInterval, this.rotateAfterTakeover);
+        } else this.createKey();
+      }
     }
+    if (this.takeoverRotation && this.rotateIfAllKeysKnown()) return;
+    this.sendKeyToAll();
+  }
+
+  /** Sends the current key to each member of the view whose public key is known and that does not have it yet. */
+  private sendKeyToAll(): void {
+    const view = this.view;
+    const self = this.localAddress;
+    if (view === null || this.current === null) return;
     for (const m of view.members) {
       if (m === self) continue;
       const mk = this.memberKeys.get(m.key);
-      if (mk !== undefined && mk.sentVersion !== this.current!.version) this.sendKey(mk);
+      if (mk !== undefined && mk.sentVersion !== this.current.version) this.sendKey(mk);
     }
   }
+
+  /** After a takeover: rotates (and sends the new key to all) once every member's public key is known. */
+  private rotateIfAllKeysKnown(): boolean {
+    const view = this.view!;
+    for (const m of view.members) if (m !== this.localAddress && !this.memberKeys.has(m.key)) return false;
+    this.rotateAfterTakeover();
+    return true;
+  }
+
+  private readonly rotateAfterTakeover = (): void => {
+    this.takeoverTask?.cancel();
+    this.takeoverTask = null;
+    if (!this.takeoverRotation || this.current === null || this.coordinator() !== this.localAddress) return;
+    this.takeoverRotation = false;
+    this.createKey();
+    this.sendKeyToAll();
+  };
 
   /** A new random group key, sent with from now on; the previous one is accepted for `key_grace`. */
   private createKey(): void {
@@ -357,6 +402,7 @@ export class ASYM_ENCRYPT extends Encrypt {
       mk = { addr: from, publicKey: Uint8Array.prototype.slice.call(publicKey), learnt: Date.now(), sentVersion: -1, sentAt: 0 };
       this.memberKeys.set(from.key, mk);
     }
+    if (this.takeoverRotation && this.rotateIfAllKeysKnown()) return;
     if (mk.sentVersion === this.current.version && Date.now() - mk.sentAt < this.keyRequestInterval) return;
     this.sendKey(mk);
   }
