@@ -4,7 +4,8 @@
 import { Address, type Channel, GMS, Message, MergeView, ProtocolId, View, ViewId, viewToData } from 'tsgroups';
 import { GmsType, type GmsHeaderData } from '../protocols/src/gms/messages.js';
 import { mayInstallViewFrom, type ViewSenderContext } from '../protocols/src/gms/view-guard.js';
-import { closeAll, loopbackStack, type Member, Recorder, startCluster, waitForSameView, waitUntil } from './helpers/cluster.js';
+import { closeAll, discardOf, loopbackStack, type Member, Recorder, startCluster, waitForSameView, waitUntil } from './helpers/cluster.js';
+import { DISCARD, FD_ALL3, VERIFY_SUSPECT2 } from 'tsgroups';
 import { Channel as Ch } from 'tsgroups';
 
 let members: Member[] = [];
@@ -117,11 +118,12 @@ test('a flood of 1000 JOIN_REQs from made-up addresses adds at most max_joins_pe
 describe('mayInstallViewFrom', () => {
   const [a, b, c, d, x] = Array.from({ length: 5 }, () => Address.random()) as [Address, Address, Address, Address, Address];
   const current = View.create(a, 4, [a, b, c, d]);
-  const ctx = (self: Address, cur: View | null, asked: Address[] = [], answered: Address[] = []): ViewSenderContext => ({
+  const ctx = (self: Address, cur: View | null, asked: Address[] = [], answered: Address[] = [], suspected: Address[] | null = null): ViewSenderContext => ({
     self,
     current: cur,
     askedToJoin: (m) => asked.includes(m),
     answeredMergeLeader: (m) => answered.includes(m),
+    suspected: suspected === null ? null : new Set(suspected),
   });
 
   test('a joiner takes a view only from a coordinator it asked', () => {
@@ -138,6 +140,12 @@ describe('mayInstallViewFrom', () => {
     // C is not next in line while B stays.
     expect(mayInstallViewFrom(ctx(d, current), View.create(c, 5, [c, b, d]), c)).toBe(false);
     expect(mayInstallViewFrom(ctx(d, current), View.create(x, 5, [x, d]), x)).toBe(false);
+    // With failure detection, the members ahead must be suspected here too.
+    expect(mayInstallViewFrom(ctx(d, current, [], [], []), View.create(c, 5, [c, d]), c)).toBe(false);
+    expect(mayInstallViewFrom(ctx(d, current, [], [], [a]), View.create(c, 5, [c, d]), c)).toBe(false);
+    expect(mayInstallViewFrom(ctx(d, current, [], [], [a, b]), View.create(c, 5, [c, d]), c)).toBe(true);
+    // Its own coordinator needs no suspicion.
+    expect(mayInstallViewFrom(ctx(d, current, [], [], []), View.create(a, 5, [a, d]), a)).toBe(true);
   });
 
   test('a MergeView: its leader, answered by the coordinator; for the other members a subgroup with them', () => {
@@ -170,4 +178,25 @@ test('a VIEW spoofing the coordinator is taken (nothing tells it apart), but its
   );
   for (const m of members) expect(m.channel.getView()!.members).toEqual([a, b, c].map((x) => x.getAddress()));
   expect(gms(a).stats.foreignViewAcks).toBeGreaterThanOrEqual(1);
+});
+
+test('with failure detection, a takeover VIEW from the member after a live coordinator is refused; a real takeover still happens', async () => {
+  const fdStack = () =>
+    loopbackStack(() => [new DISCARD(), new FD_ALL3().setValues({ interval: 100, timeout: 500 }), new VERIFY_SUSPECT2().setValues({ timeout: 200 })]);
+  members = await startCluster(3, fdStack);
+  const [a, b, c] = members.map((m) => m.channel) as [Channel, Channel, Channel];
+  const before = c.getView()!;
+  // B "takes over" from A, which is alive and suspected by nobody.
+  const takeover = View.create(b.getAddress()!, before.viewId.id + 1, [b.getAddress()!, c.getAddress()!, Address.random()]);
+  inject(c, b.getAddress()!, { type: GmsType.VIEW, view: viewToData(takeover) });
+  expect(c.getView()!.viewId.equals(before.viewId)).toBe(true);
+  expect(gms(c).stats.forgedViews).toBe(1);
+  // A really goes silent: B takes over, and C takes B's view once it suspects A too.
+  discardOf(a).setDiscardAll(true);
+  await waitUntil(
+    () => [b, c].every((ch) => ch.getView()!.getCoord() === b.getAddress() && ch.getView()!.size() === 2) && b.getView()!.viewId.equals(c.getView()!.viewId),
+    10_000,
+    'B coordinating B and C',
+    () => [b, c].map((ch) => `${ch.getName()}: ${ch.getView()}`).join('; '),
+  );
 });

@@ -92,6 +92,8 @@ export class GMS extends Protocol {
   /** Members of the current view suspected of having crashed (cleared by the next view). */
   private readonly suspected = new Set<Address>();
   private active = false;
+  /** A protocol below provides failure detection: a takeover view needs our own suspicion too. */
+  private failureDetection = false;
   private leaving = false;
   /** The wait for the coordinator to confirm our leave (LEAVE_RSP). */
   private leaveWait: Collector<void> | null = null;
@@ -122,6 +124,7 @@ export class GMS extends Protocol {
 
   override start(): void {
     this.active = true;
+    this.failureDetection = this.stack.getProtocols().some((p) => (p.constructor as typeof Protocol).provides.includes('failure-detection'));
   }
 
   override stop(): void {
@@ -363,6 +366,7 @@ export class GMS extends Protocol {
       current,
       askedToJoin: (coord: Address) => role instanceof Joiner && role.askedToJoin(coord),
       answeredMergeLeader: (leader: Address) => this.merger.answered(leader),
+      suspected: this.failureDetection ? this.suspected : null,
     };
   }
 
