@@ -87,6 +87,8 @@ export class AttackCluster {
   viewId = '';
   /** The members of the start's view in its order: the coordinator, the next in line, the last. */
   roles: { coord: Name; y: Name; z: Name } = { coord: 'A', y: 'B', z: 'C' };
+  /** Per member, the index of the first of its views the checks look at (see waitForOneViewAgain). */
+  private readonly viewMarks: number[] = [];
   /** UUIDs by name. */
   readonly uuids = new Map<Name, string>();
   /** Texts the members were asked to send: what they may deliver. */
@@ -247,12 +249,14 @@ export class AttackCluster {
   async waitForOneViewAgain(timeoutMs: number, what: string): Promise<void> {
     await waitForAll(this.procs, () => agreeOn(this.procs, [...NAMES]) && this.procs[0]!.lastView()!.id !== this.viewId, timeoutMs, `${what}: one view of A,B,C again`);
     this.viewId = this.procs[0]!.lastView()!.id;
+    // The views before this one (a stranger's among them, perhaps) are history now.
+    for (let i = 0; i < this.procs.length; i++) this.viewMarks[i] = this.procs[i]!.views().length - 1;
   }
 
   /** Every member is running and has seen no view but the start's (and none with a stranger). */
   assertSameView(what: string): void {
-    for (const p of this.procs) {
-      const views = p.views();
+    for (const [i, p] of this.procs.entries()) {
+      const views = p.views().slice(this.viewMarks[i] ?? 0);
       const last = views[views.length - 1]!;
       if (last.id !== this.viewId || views.some((v) => v.members.some((m) => !(NAMES as readonly string[]).includes(m)))) {
         throw new Error(`after ${what}: ${p.name}'s views changed: ${views.map((v) => `${v.id} [${v.members}]`).join(' -> ')}`);

@@ -27,9 +27,13 @@ export interface Envelope {
   dest: Address | null;
 }
 
-/** One datagram of `msgs` under `env`. */
+/**
+ * One datagram of `msgs` under `env`, ending with the CRC32C trailer the transports check when
+ * `checksum` is on (a checksum protects against corruption, not forgery: anyone can compute it;
+ * a member with `checksum` off skips the trailer as an unknown field).
+ */
 export function datagram(env: Envelope, ...msgs: Message[]): Uint8Array {
-  return encodeDatagram(utf8Encode(env.cluster), env.sender, env.dest, msgs);
+  return encodeDatagram(utf8Encode(env.cluster), env.sender, env.dest, msgs, 0, msgs.length, true);
 }
 
 /** A UUID string as an Address (the form members print). */

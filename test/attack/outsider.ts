@@ -23,6 +23,8 @@ export class Outsider {
   failed = 0;
   /** Datagrams that arrived at this socket (answers a member sent to the address the outsider claimed). */
   received = 0;
+  /** The latest 1000 of them. */
+  readonly receivedData: Buffer[] = [];
   private constructor(private readonly sock: Socket) {}
 
   static async open(): Promise<Outsider> {
@@ -30,7 +32,11 @@ export class Outsider {
     sock.on('error', () => undefined);
     await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
     const o = new Outsider(sock);
-    sock.on('message', () => o.received++);
+    sock.on('message', (data: Buffer) => {
+      o.received++;
+      o.receivedData.push(data);
+      if (o.receivedData.length > 1000) o.receivedData.shift();
+    });
     return o;
   }
 
