@@ -5,7 +5,7 @@ import { Address, type Channel, GMS, Message, MergeView, ProtocolId, View, ViewI
 import { GmsType, type GmsHeaderData } from '../protocols/src/gms/messages.js';
 import { mayInstallViewFrom, type ViewSenderContext } from '../protocols/src/gms/view-guard.js';
 import { closeAll, discardOf, loopbackStack, type Member, Recorder, startCluster, waitForSameView, waitUntil } from './helpers/cluster.js';
-import { DISCARD, FD_ALL3, VERIFY_SUSPECT2 } from 'tsgroups';
+import { DISCARD, FD_ALL3, MERGE3, VERIFY_SUSPECT2 } from 'tsgroups';
 import { Channel as Ch } from 'tsgroups';
 
 let members: Member[] = [];
@@ -199,4 +199,34 @@ test('with failure detection, a takeover VIEW from the member after a live coord
     'B coordinating B and C',
     () => [b, c].map((ch) => `${ch.getName()}: ${ch.getView()}`).join('; '),
   );
+});
+
+test('a member left out by a LEAVE_REQ sent in its name goes on alone and merges back (no split for good)', async () => {
+  const mergeStack = () => {
+    const stack = loopbackStack(() => [
+      new DISCARD(),
+      new MERGE3().setValues({ min_interval: 200, max_interval: 500 }),
+      new FD_ALL3().setValues({ interval: 100, timeout: 1000 }),
+      new VERIFY_SUSPECT2().setValues({ timeout: 200 }),
+    ]);
+    stack.findProtocol(GMS)!.setValues({ merge_timeout: 1000 });
+    return stack;
+  };
+  members = await startCluster(3, mergeStack);
+  const [a, b] = members.map((m) => m.channel) as [Channel, Channel];
+  const before = a.getView()!;
+  // Nothing tells this one apart from B's own request: A removes B.
+  inject(a, b.getAddress()!, { type: GmsType.LEAVE_REQ, member: b.getAddress()!.bytes });
+  await waitUntil(() => !a.getView()!.containsMember(b.getAddress()!), 5000, 'B removed by A');
+  await waitUntil(
+    () => {
+      const v = a.getView()!;
+      return v.size() === 3 && members.every((m) => m.channel.getView()!.viewId.equals(v.viewId));
+    },
+    15_000,
+    'B merged back',
+    () => members.map((m) => `${m.channel.getName()}: ${m.channel.getView()}`).join('; '),
+  );
+  expect(gms(b).stats.excluded).toBe(1);
+  expect(a.getView()!.viewId.id).toBeGreaterThan(before.viewId.id);
 });

@@ -10,7 +10,8 @@ import {
   NameCache,
   Protocol,
   type PropertyDecls,
-  type View,
+  type ScheduledTask,
+  View,
 } from '@tsgroups/core';
 import type { PingData } from '../discovery/ping-data.js';
 import { ProtocolId } from '../ids.js';
@@ -86,6 +87,8 @@ export class GMS extends Protocol {
     joinsLimited: 0,
     /** VIEW_ACKs for a view above ours while we coordinate (a view forged in our name): answered by a view above it. */
     foreignViewAcks: 0,
+    /** Views from our coordinator without us, though we did not leave: we went on alone, to merge back. */
+    excluded: 0,
   };
 
   private view: View | null = null;
@@ -108,6 +111,8 @@ export class GMS extends Protocol {
   );
   /** When each kind of rejection was last logged. */
   private readonly rejectLoggedAt = new Map<string, number>();
+  /** After a view that left us out: goes on alone unless a view with us comes first. */
+  private excludedCheck: ScheduledTask | null = null;
 
   getView(): View | null {
     return this.view;
@@ -261,6 +266,8 @@ export class GMS extends Protocol {
 
   /** No view, no role, nothing waited for (after leaving, or when the channel stops). */
   private reset(): void {
+    this.excludedCheck?.cancel();
+    this.excludedCheck = null;
     this.view = null;
     this.suspected.clear();
     this.leaving = false;
@@ -298,6 +305,15 @@ export class GMS extends Protocol {
       // The joiner learns where each sender's multicasts start before it is a member.
       if (type === GmsType.JOIN_RSP && digest !== null && current === null) this.downProt.downEvent(new Event(EventType.SET_DIGEST, digest));
       this.install(view, type === GmsType.VIEW && view instanceof MergeView && digest !== null ? digest : undefined);
+    } else if (
+      current !== null &&
+      this.role !== null &&
+      !this.leaving &&
+      !view.containsMember(self) &&
+      view.viewId.compareTo(current.viewId) > 0 &&
+      mayInstallViewFrom(this.viewSenderContext(self, current), view, from)
+    ) {
+      this.onExcluded(current, view, from);
     }
     // Acknowledge VIEW and JOIN_RSP alike: a joiner may never see the multicast VIEW.
     this.send(from, { type: GmsType.VIEW_ACK, viewId: view.viewId.id });
@@ -333,6 +349,25 @@ export class GMS extends Protocol {
 
   private send(dest: Address | null, h: GmsHeaderData): void {
     this.downProt.down(gmsMessage(dest, h));
+  }
+
+  /**
+   * Our coordinator sent a view without us, though we did not ask to leave (we were suspected
+   * wrongly, or someone asked in our name). Unless a view with us follows (a coordinator undoing
+   * a view forged in its name), we go on alone after twice view_ack_collection_timeout, so that
+   * MERGE3 merges us back, rather than staying in a view nobody else has.
+   */
+  private onExcluded(stale: View, view: View, from: Address): void {
+    if (this.excludedCheck !== null) return;
+    this.stats.excluded++;
+    this.log.warn(`${this.localAddress}: ${from}'s view ${view.viewId} leaves us out; going on alone unless a view with us follows`);
+    const delay = Math.max(1, 2 * this.viewAckCollectionTimeout);
+    this.excludedCheck = this.timer.schedule(delay, () => {
+      this.excludedCheck = null;
+      const self = this.localAddress;
+      if (this.view !== stale || self === null || !this.active || this.leaving || this.role === null) return;
+      this.install(View.create(self, Math.max(stale.viewId.id, view.viewId.id) + 1, [self]));
+    });
   }
 
   /**
