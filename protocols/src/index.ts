@@ -1,6 +1,7 @@
 export { ProtocolId } from './ids.js';
 export { registerBuiltinProtocols } from './register.js';
 export { Transport } from './transport/transport.js';
+export { NetworkTransport } from './transport/network-transport.js';
 export { SHARED_LOOPBACK, SharedLoopbackNetwork } from './transport/shared-loopback.js';
 export { UDP, resolveBindAddr } from './transport/udp.js';
 export { TCP } from './transport/tcp.js';

@@ -1,23 +1,19 @@
-import { createConnection, createServer, isIPv4, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import {
   type Address,
-  type AnyEvent,
   DropReason,
-  EventType,
   PhysicalAddress,
   type PropertyDecls,
   utf8Decode,
   utf8Encode,
 } from '@tsgroups/core';
-import { PhysicalAddresses } from './physical-addresses.js';
+import { NetworkTransport } from './network-transport.js';
 import { resolveTransportBindAddr, Transport } from './transport.js';
 
 /** The first frame of every connection names the dialer's listening address: this magic, then `host:port`. */
 const HELLO_MAGIC = 0x54534743; // 'TSGC'
 /** The longest hello frame taken (magic and `host:port`). */
 const MAX_HELLO = 4 + 300;
-/** The address-map entries kept at most (addresses are new on every connect, so it is bounded). */
-const MAX_PHYSICAL_ENTRIES = 10_000;
 /** One TCP connection to a peer, in either direction. */
 interface Conn {
   readonly sock: Socket;
@@ -74,7 +70,7 @@ interface Conn {
  *   sends no hello within `hello_timeout`: the connection is closed and counted (`badFrames`,
  *   `connectionsTimedOut`); the member goes on.
  */
-export class TCP extends Transport {
+export class TCP extends NetworkTransport {
   static override readonly protocolName = 'TCP';
   static override readonly properties: PropertyDecls = {
     maxBundleSize: { type: 'size', min: 1024, max: 1_000_000, description: 'Largest datagram (frame) the bundler builds' },
@@ -131,14 +127,12 @@ export class TCP extends Transport {
 
   private server: Server | null = null;
   private resolvedBindAddr = '127.0.0.1';
-  private localPhysical: PhysicalAddress | undefined;
   /** `host:port` of this member as peers know it (the hello it sends, the key it compares). */
   private localKey = '';
   /** The connection used to send to each peer, by its listening `host:port`. */
   private readonly conns = new Map<string, Conn>();
   /** Every open connection (those in `conns`, accepted ones before their hello, losers draining). */
   private readonly all = new Set<Conn>();
-  private readonly physical = new PhysicalAddresses(MAX_PHYSICAL_ENTRIES, this.isViewMember);
   /** Accepted connections that sent no hello yet, oldest first (bounded by max_pending_conns). */
   private readonly pendingConns = new Set<Conn>();
   /** Per peer key: until when sends are dropped after a failed dial, and the next backoff. */
@@ -220,38 +214,13 @@ export class TCP extends Transport {
     this.server = null;
     for (const c of [...this.all]) this.close(c, true);
     this.conns.clear();
-    this.physical.clear();
+    this.clearPhysical();
     this.backoff.clear();
-    this.localPhysical = undefined;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   override get supportsMulticasting(): boolean {
     return false;
-  }
-
-  protected override forgetPhysical(member: Address): void {
-    this.physical.delete(member);
-  }
-
-  protected override handleDownEvent(evt: AnyEvent): unknown {
-    switch (evt.type) {
-      case EventType.GET_LOCAL_PHYSICAL_ADDRESS:
-        return this.localPhysical;
-      case EventType.GET_PHYSICAL_ADDRESS:
-        return this.physical.get(evt.arg);
-      case EventType.ADD_PHYSICAL_ADDRESS: {
-        const { address, physical } = evt.arg;
-        if (!isIPv4(physical.host) || physical.port === 0) this.log.debug(`ignored an unusable physical address ${physical} for ${address}`);
-        else if (address !== this.localAddress) {
-          const src = this.datagramSource(address);
-          const verified = src !== undefined && src.port === physical.port && src.host === physical.host;
-          if (this.physical.learn(address, physical, verified) === 'refused') this.physicalRefused(address, physical, this.physical.get(address));
-        }
-        return undefined;
-      }
-    }
-    return undefined;
   }
 
   override getStats(): Record<string, number> {
@@ -485,7 +454,7 @@ export class TCP extends Transport {
       c.sender = sender;
       if (sender !== this.localAddress && !this.physical.isVerified(sender)) {
         const p = PhysicalAddress.parse(c.peer);
-        if (p !== undefined && this.physical.learn(sender, p, true) === 'refused') this.physicalRefused(sender, p, this.physical.get(sender));
+        if (p !== undefined) this.learnSource(sender, p);
       }
     }
     return true;

@@ -3,13 +3,11 @@ import { isIPv4 } from 'node:net';
 import {
   type Address,
   ConfigError,
-  type AnyEvent,
-  EventType,
   PhysicalAddress,
   type PropertyDecls,
 } from '@tsgroups/core';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
-import { PhysicalAddresses } from './physical-addresses.js';
+import { NetworkTransport } from './network-transport.js';
 import { resolveTransportBindAddr, Transport } from './transport.js';
 
 /** The largest UDP payload over IPv4: 65,535 bytes less the IP (20) and UDP (8) headers. */
@@ -17,8 +15,6 @@ export const UDP_MAX_DATAGRAM = 65_507;
 /** The largest socket buffer size Node accepts (a 32-bit int). */
 const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 
-/** The address-map entries kept at most (addresses are new on every connect, so it is bounded). */
-const MAX_PHYSICAL_ENTRIES = 10_000;
 /** Resolves UDP's `bind_addr` (see {@link resolveTransportBindAddr}). */
 export function resolveBindAddr(value: string, source = 'code'): string {
   return resolveTransportBindAddr('UDP', value, source);
@@ -54,7 +50,7 @@ export function resolveBindAddr(value: string, source = 'code'): string {
  * Nothing is retried here; a datagram too large for the socket (EMSGSIZE) never can be sent,
  * which the bundler prevents by never building one above `max_bundle_size` (at most 65,507).
  */
-export class UDP extends Transport {
+export class UDP extends NetworkTransport {
   static override readonly protocolName = 'UDP';
   static override readonly properties: PropertyDecls = {
     maxBundleSize: {
@@ -95,8 +91,6 @@ export class UDP extends Transport {
   /** The raw unicast socket (hot path). */
   private sock: Socket | null = null;
   private resolvedBindAddr = '127.0.0.1';
-  private localPhysical: PhysicalAddress | undefined = undefined;
-  private readonly physical = new PhysicalAddresses(MAX_PHYSICAL_ENTRIES, this.isViewMember);
 
   constructor() {
     super();
@@ -164,8 +158,7 @@ export class UDP extends Transport {
     this.ucast = null;
     this.mcast = null;
     this.sock = null;
-    this.localPhysical = undefined;
-    this.physical.clear();
+    this.clearPhysical();
     if (mcast) {
       try {
         mcast.dropMembership(this.mcastAddr, this.resolvedBindAddr);
@@ -180,31 +173,9 @@ export class UDP extends Transport {
     return this.ipMcast;
   }
 
-  protected override forgetPhysical(member: Address): void {
-    this.physical.delete(member);
-  }
-
-  protected override handleDownEvent(evt: AnyEvent): unknown {
-    switch (evt.type) {
-      case EventType.GET_LOCAL_PHYSICAL_ADDRESS:
-        return this.localPhysical;
-      case EventType.GET_PHYSICAL_ADDRESS:
-        return this.physical.get(evt.arg);
-      case EventType.ADD_PHYSICAL_ADDRESS: {
-        const { address, physical } = evt.arg;
-        // Only IPv4 unicast addresses can be reached from our IPv4 sockets.
-        if (!isIPv4(physical.host) || isMulticast(physical.host) || physical.port === 0) {
-          this.log.debug(`ignored an unusable physical address ${physical} for ${address}`);
-        } else if (address !== this.localAddress) {
-          // Verified only when it is where the datagram being received (from that member) came from.
-          const src = this.datagramSource(address);
-          const verified = src !== undefined && src.port === physical.port && src.host === physical.host;
-          if (this.physical.learn(address, physical, verified) === 'refused') this.physicalRefused(address, physical, this.physical.get(address));
-        }
-        return undefined;
-      }
-    }
-    return undefined;
+  /** Only IPv4 unicast addresses can be reached from our IPv4 sockets. */
+  protected override usablePhysical(p: PhysicalAddress): boolean {
+    return super.usablePhysical(p) && !isMulticast(p.host);
   }
 
   protected override sendDatagram(dest: Address | null, data: Uint8Array): void {
@@ -276,7 +247,14 @@ export class UDP extends Transport {
     // The source of a datagram is the sender's unicast socket: remember how to answer it.
     if (typeof res === 'object') {
       const sender = res.sender;
-      if (sender !== this.localAddress) this.learn(sender, rinfo.address, rinfo.port);
+      if (sender !== this.localAddress) {
+        const old = this.physical.get(sender);
+        // Most datagrams come from where the member is known to be: no new object for those.
+        if (old === undefined || old.port !== rinfo.port || old.host !== rinfo.address || !this.physical.isVerified(sender)) {
+          const p = old !== undefined && old.port === rinfo.port && old.host === rinfo.address ? old : PhysicalAddress.tryOf(rinfo.address, rinfo.port);
+          if (p !== undefined) this.learnSource(sender, p);
+        }
+      }
     }
   };
 
@@ -306,16 +284,6 @@ export class UDP extends Transport {
     sock.setMulticastLoopback(true);
   }
 
-  /** Learns the source of a datagram from `addr` (verified: see {@link PhysicalAddresses}). */
-  private learn(addr: Address, host: string, port: number): void {
-    const old = this.physical.get(addr);
-    if (old !== undefined && old.port === port && old.host === host) {
-      if (!this.physical.isVerified(addr)) this.physical.learn(addr, old, true);
-      return;
-    }
-    const p = PhysicalAddress.tryOf(host, port);
-    if (p !== undefined && this.physical.learn(addr, p, true) === 'refused') this.physicalRefused(addr, p, old);
-  }
 
 }
 
