@@ -11,29 +11,12 @@ import { killChildren } from '../helpers/children.js';
 import { uniqueCluster, waitUntil } from '../helpers/cluster.js';
 import { NetNs } from './netns.js';
 import { netnsTest } from './requirement.js';
+import type { Line } from './burst-lines.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/burst-member.mjs', import.meta.url));
 const M = 20_000;
 const NAMES = ['A', 'B', 'C'];
 
-interface Stream {
-  /** The next number expected from the sender. */
-  next: number;
-  received: number;
-  duplicates: number;
-  outOfOrder: number;
-  ended: boolean;
-}
-interface Line {
-  name: string;
-  event: string;
-  size?: number;
-  merge?: boolean;
-  joinMs?: number;
-  streams?: Record<string, Stream>;
-  merges?: number;
-  message?: string;
-}
 
 let ns: NetNs | null = null;
 const children: ChildProcess[] = [];

@@ -17,6 +17,7 @@ import { uniqueCluster } from '../helpers/cluster.js';
 import { waitUntil } from '../helpers/wait.js';
 import { Lan } from './lan.js';
 import { netnsTest } from './requirement.js';
+import type { Line } from './burst-lines.js';
 
 const lanTest = netnsTest('test/netns/multi-host');
 const fixture = fileURLToPath(new URL('./fixtures/burst-member.mjs', import.meta.url));
@@ -25,25 +26,6 @@ const M = 20_000;
 type Medium = 'udp' | 'tcp';
 const STACK: Record<Medium, string> = { udp: 'udp.xml', tcp: 'tcp.xml' };
 
-interface Stream {
-  next: number;
-  received: number;
-  duplicates: number;
-  outOfOrder: number;
-  ended: boolean;
-}
-interface Line {
-  name: string;
-  event: string;
-  size?: number;
-  members?: string[];
-  merge?: boolean;
-  joinMs?: number;
-  physical?: string;
-  streams?: Record<string, Stream>;
-  merges?: number;
-  message?: string;
-}
 interface Member {
   name: string;
   child: ChildProcess;
