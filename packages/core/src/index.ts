@@ -27,6 +27,7 @@ export {
 export { Flag, TRANSIENT_FLAGS, flagsToString, type FlagName } from './flags.js';
 export { HeaderRegistry, measureHeader, type HeaderCodec } from './header.js';
 export { ConsoleLogger, ScopedLogger, getLogger, setLogger, type LogLevel, type Logger } from './logger.js';
+export { RATE_LIMITED_LOG_INTERVAL, RateLimitedLog } from './rate-limited-log.js';
 export { jsonMarshaller, utf8Decode, utf8Encode, type Marshaller } from './marshaller.js';
 export { Message } from './message.js';
 export { MessageIterator, type MessagesOptions } from './message-iterator.js';

@@ -11,6 +11,7 @@ import {
   type PropertyDecls,
   type ScheduledTask,
   ViewId,
+  RateLimitedLog,
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
@@ -269,15 +270,11 @@ export class PING extends Discovery {
     }
   }
 
-  private readonly logged = new Map<string, number>();
+  /** Rejections are logged at most once per 10 s per kind (the stats count them all). */
+  private readonly rejections = new RateLimitedLog(this.log);
 
-  /** Logs at most once per 10 s per kind of rejection (the stats count them all). */
   private logRateLimited(kind: string, text: string): void {
-    const now = Date.now();
-    const at = this.logged.get(kind);
-    if (at !== undefined && now - at < 10_000) return;
-    this.logged.set(kind, now);
-    this.log.warn(text);
+    this.rejections.warn(kind, text);
   }
 
   private finish(round: Round): void {

@@ -12,6 +12,7 @@ import {
   type PropertyDecls,
   type ScheduledTask,
   View,
+  RateLimitedLog,
 } from '@tsgroups/core';
 import type { PingData } from '../discovery/ping-data.js';
 import { ProtocolId } from '../ids.js';
@@ -25,9 +26,6 @@ import { Participant } from './participant.js';
 import type { GmsHost, GmsRole, RoleKind } from './role.js';
 import { viewFromData } from './view-codec.js';
 import { mayInstallViewFrom } from './view-guard.js';
-
-/** Forged or refused membership messages are logged at most once per this many ms (per kind). */
-const REJECT_LOG_INTERVAL = 10_000;
 
 /**
  * Group membership: joins and leaves, and view installation. The coordinator (the first,
@@ -109,8 +107,8 @@ export class GMS extends Protocol {
     () => this.maxJoinsPerInterval,
     () => this.joinLimitInterval,
   );
-  /** When each kind of rejection was last logged. */
-  private readonly rejectLoggedAt = new Map<string, number>();
+  /** Forged or refused membership messages, logged at most once per 10 s per kind. */
+  private readonly rejections = new RateLimitedLog(this.log);
   /** After a view that left us out: goes on alone unless a view with us comes first. */
   private excludedCheck: ScheduledTask | null = null;
 
@@ -423,13 +421,9 @@ export class GMS extends Protocol {
     return false;
   }
 
-  /** Logs a dropped message, at most once per REJECT_LOG_INTERVAL for each kind (no log floods). */
+  /** Logs a dropped message, at most once per 10 s for each kind (no log floods; the stats count all). */
   private logRejected(kind: string, text: string): void {
-    const now = performance.now();
-    const last = this.rejectLoggedAt.get(kind);
-    if (last !== undefined && now - last < REJECT_LOG_INTERVAL) return;
-    this.rejectLoggedAt.set(kind, now);
-    this.log.warn(`${this.localAddress}: ${text} (the next ${REJECT_LOG_INTERVAL / 1000} s of these are only counted)`);
+    this.rejections.warn(kind, `${this.localAddress}: ${text}`);
   }
 
   private createHost(): GmsHost {

@@ -12,6 +12,7 @@ import {
   SeqnoAdd,
   SeqnoTable,
   type View,
+  RateLimitedLog,
 } from '@tsgroups/core';
 import { tsgroups } from '../generated/headers.js';
 import { ProtocolId } from '../ids.js';
@@ -52,8 +53,6 @@ const MAX_STRANGER_WINDOWS = 256;
  * further seqnos are only noted (and asked for), so a made-up seqno costs no memory.
  */
 const STRANGER_MAX_AHEAD = 1024;
-/** Refused connections are logged at most once per this many ms. */
-const REJECT_LOG_INTERVAL = 10_000;
 /** Messages of an unconfirmed connection held while its sender is asked (the rest are resent later). */
 const MAX_HELD = 512;
 /** Xmit ticks a CONN_CHECK is repeated (a lost check or answer) before the new conn id is refused. */
@@ -142,7 +141,8 @@ export class UNICAST3 extends Protocol {
   private running = false;
   private task: ScheduledTask | null = null;
   private ticks = 0;
-  private lastRejectLog = -Infinity;
+  /** Refused connections, logged at most once per 10 s. */
+  private readonly rejections = new RateLimitedLog(this.log);
 
   /** Windows that received something this turn: each acknowledges once, at the end of the turn. */
   private ackQueue: RecvWin[] = [];
@@ -392,12 +392,9 @@ export class UNICAST3 extends Protocol {
     w.unconfirmed = [];
   }
 
-  /** Logs a refused connection at most once per REJECT_LOG_INTERVAL (no log floods). */
+  /** Logs a refused connection at most once per 10 s (no log floods; the stats count all). */
   private logRejected(text: string): void {
-    const now = performance.now();
-    if (now - this.lastRejectLog < REJECT_LOG_INTERVAL) return;
-    this.lastRejectLog = now;
-    this.log.warn(`${text} (further ones in the next ${REJECT_LOG_INTERVAL / 1000} s are only counted)`);
+    this.rejections.warn('connection', text);
   }
 
   /** Passes up, one by one, what `win` has in order now. */

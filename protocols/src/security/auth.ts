@@ -9,6 +9,7 @@ import {
   type PropertyDecls,
   type ProtocolStack,
   type View,
+  RateLimitedLog,
 } from '@tsgroups/core';
 import { GMS } from '../gms/gms.js';
 import { type GmsHeaderData, GmsType, gmsMessage } from '../gms/messages.js';
@@ -19,8 +20,6 @@ import type { AttributeError, AuthToken } from './auth-token.js';
 import { HmacToken } from './hmac-token.js';
 import { X509Token } from './x509-token.js';
 
-/** How often (ms) refusals are logged at most; the others are counted. */
-const LOG_INTERVAL = 10_000;
 /** Refusals answered per second at most (a flood of forged requests gets no flood of answers). */
 const ANSWERS_PER_SECOND = 20;
 
@@ -99,8 +98,8 @@ export class AUTH extends Protocol {
   private token: AuthToken | null = null;
   private replays = new ReplayCache(this.replayCacheSize);
   private isCoord = false;
-  private lastLog = 0;
-  private unlogged = 0;
+  /** Refusals, logged at most once per 10 s (the stats count all). */
+  private readonly refusals = new RateLimitedLog(this.log);
   private answerSecond = 0;
   private answersThisSecond = 0;
 
@@ -261,15 +260,7 @@ export class AUTH extends Protocol {
   }
 
   private logRefusal(text: string): void {
-    const now = Date.now();
-    if (now - this.lastLog >= LOG_INTERVAL) {
-      const more = this.unlogged > 0 ? ` (and ${this.unlogged} more refused since the last report)` : '';
-      this.log.warn(`${text}${more}`);
-      this.lastLog = now;
-      this.unlogged = 0;
-    } else {
-      this.unlogged++;
-    }
+    this.refusals.warn('refusal', text);
   }
 
   private cluster(): string {

@@ -20,6 +20,7 @@ import {
   TRANSIENT_FLAGS,
   utf8Encode,
   type View,
+  RateLimitedLog,
 } from '@tsgroups/core';
 import { Transport } from '../transport/transport.js';
 import type { KeyRing } from './key-ring.js';
@@ -31,8 +32,6 @@ import { TAG_BYTES } from './sym-encrypt-header.js';
 const ALGORITHM = 'aes-256-gcm';
 /** The inner "datagram" a sealed message is encoded as has no cluster name: the AAD binds it. */
 const NO_CLUSTER = new Uint8Array(0);
-/** How often (ms) rejected messages are logged at most; the others are counted. */
-const LOG_INTERVAL = 10_000;
 // Additional authenticated data: flags (4), multicast/unicast (1), destination (16), source (16), cluster name.
 const AAD_FLAGS = 0;
 const AAD_KIND = 4;
@@ -167,8 +166,8 @@ export abstract class Encrypt extends Protocol {
   private sealTask: EndOfTurnTask | null = null;
   /** The most bytes of plaintext one seal takes, so that its message fits the transport's datagram. */
   private maxSealedBytes = DEFAULT_MAX_BUNDLE - SEAL_OVERHEAD;
-  private lastLog = 0;
-  private unlogged = 0;
+  /** Rejected messages, logged at most once per 10 s (the stats count all). */
+  private readonly drops = new RateLimitedLog(this.log);
 
   override checkConfig(stack: ProtocolStack): void {
     const protocols = stack.getProtocols(); // top down
@@ -411,15 +410,7 @@ export abstract class Encrypt extends Protocol {
 
   /** Logs a dropped message at most once per interval, with the number not logged since. */
   protected logDrop(from: Address | null, why: string): void {
-    const now = Date.now();
-    if (now - this.lastLog >= LOG_INTERVAL) {
-      const more = this.unlogged > 0 ? ` (and ${this.unlogged} more rejected since the last report)` : '';
-      this.log.warn(`dropped a message from ${from ?? 'an unknown sender'}: ${why}${more}`);
-      this.lastLog = now;
-      this.unlogged = 0;
-    } else {
-      this.unlogged++;
-    }
+    this.drops.warn('drop', `dropped a message from ${from ?? 'an unknown sender'}: ${why}`);
   }
 
   private setCluster(cluster: Uint8Array): void {

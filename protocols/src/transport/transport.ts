@@ -26,6 +26,7 @@ import {
   CHECKSUM_TRAILER_SIZE,
   ChecksumResult,
   checkDatagramChecksum,
+  RateLimitedLog,
 } from '@tsgroups/core';
 import { DepartedMembers } from './departed-members.js';
 
@@ -49,8 +50,6 @@ class Bundle {
  */
 export const HEADER_RESERVE = 128;
 
-/** How often (ms) the same kind of send failure is logged at most; the others are counted. */
-const SEND_ERROR_LOG_INTERVAL = 10_000;
 
 /**
  * Resolves a transport's `bind_addr` value to an IPv4 address: an IPv4 literal,
@@ -126,8 +125,8 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
   private envelopeUcast = 0;
   /** Send failures by error code (EMSGSIZE, ENOBUFS ...); `stats.sendErrors` is their sum. */
   readonly sendErrorsByCode: Record<string, number> = {};
-  /** Per kind of failure: when it was last logged, and how many went unlogged since. */
-  private readonly failureLog = new Map<string, { at: number; suppressed: number }>();
+  /** Send failures and refusals, logged at most once per 10 s per kind. */
+  private readonly failureLog = new RateLimitedLog(this.log);
   private flushTask: EndOfTurnTask | null = null;
   private running = false;
   private loopbackQueue: Message[] = [];
@@ -577,15 +576,7 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
 
   /** Logs `text` at most once per 10 s per `kind`, saying how many were not logged. */
   protected logRateLimited(kind: string, text: string): void {
-    const now = Date.now();
-    const entry = this.failureLog.get(kind);
-    if (entry !== undefined && now - entry.at < SEND_ERROR_LOG_INTERVAL) {
-      entry.suppressed++;
-      return;
-    }
-    const suppressed = entry?.suppressed ?? 0;
-    this.failureLog.set(kind, { at: now, suppressed: 0 });
-    this.log.error(suppressed > 0 ? `${text} (and ${suppressed} more like it, not logged)` : text);
+    this.failureLog.error(kind, text);
   }
 
   private computeEnvelopes(): void {
