@@ -134,7 +134,9 @@ export class MemberProcess {
     this.name = o.name;
     const args = [o.cli ?? defaultCliPath(), 'member', '--name', o.name, '--cluster', o.cluster];
     if (o.stack) args.push('--stack', o.stack);
-    this.child = spawn(process.execPath, args, {
+    // TSGROUPS_MEMBER_NODE_ARGS: node flags for the members only (e.g. --cpu-prof), which NODE_OPTIONS refuses.
+    const nodeArgs = (process.env.TSGROUPS_MEMBER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+    this.child = spawn(process.execPath, [...nodeArgs, ...args], {
       env: { ...process.env, TSGROUPS_LOG: process.env.TSGROUPS_LOG ?? 'error', ...o.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
