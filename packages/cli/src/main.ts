@@ -34,6 +34,7 @@ commands:
            on 127.0.0.1 (as the JGroups anchor), each multicasting --messages of --size bytes
            (--size ${describeRange(R.perfProcesses.size)}  --stack FILE (default udp.xml)
            --timeout MS ${describeRange(R.perfProcesses.timeout)}: each member's sending and delivery)
+           --json: the result as one JSON line on stdout, the progress on stderr (also perf rpc)
   perf rpc N member processes over UDP on 127.0.0.1 serve ping(int) through an RpcDispatcher; the
            first calls the others as the JGroups 5 anchor's rpc and async modes (a warm-up of 1/4
            of each test first) and prints calls/s and latencies: sequential unicast calls
@@ -120,8 +121,10 @@ async function main(argv: string[]): Promise<number> {
           stack: { type: 'string' },
           timeout: { type: 'string' },
           cluster: { type: 'string', default: `perf-${process.pid}` },
+          json: { type: 'boolean', default: false },
         },
       });
+      const out = progress(values.json!);
       if (values.processes !== undefined) {
         notWith('members', values.members, 'does not go with --processes (one member per process)');
         const r = await runProcessPerf({
@@ -131,8 +134,9 @@ async function main(argv: string[]): Promise<number> {
           stack: values.stack,
           cluster: values.cluster!,
           timeoutMs: intOption('timeout', values.timeout, R.perfProcesses.timeout),
-          out: (l) => console.log(l),
+          out,
         });
+        if (values.json) console.log(JSON.stringify(r));
         return r.complete ? 0 : 1;
       }
       const r = await runPerf({
@@ -142,8 +146,9 @@ async function main(argv: string[]): Promise<number> {
         stack: values.stack ?? shippedStack('loopback.xml'),
         cluster: values.cluster!,
         timeoutMs: intOption('timeout', values.timeout, R.perf.timeout),
-        out: (l) => console.log(l),
+        out,
       });
+      if (values.json) console.log(JSON.stringify(r));
       return r.delivered === r.expected ? 0 : 1;
     }
     case 'help':
@@ -170,6 +175,7 @@ async function perfRpc(args: string[]): Promise<number> {
       stack: { type: 'string' },
       timeout: { type: 'string' },
       cluster: { type: 'string', default: `perf-rpc-${process.pid}` },
+      json: { type: 'boolean', default: false },
     },
   });
   const calls = intOption('calls', values.calls, R.perfRpc.calls);
@@ -182,9 +188,15 @@ async function perfRpc(args: string[]): Promise<number> {
     stack: values.stack,
     cluster: values.cluster!,
     timeoutMs: intOption('timeout', values.timeout, R.perfRpc.timeout),
-    out: (l) => console.log(l),
+    out: progress(values.json!),
   });
+  if (values.json) console.log(JSON.stringify(r));
   return r.complete ? 0 : 1;
+}
+
+/** Where the perf commands print their progress: stdout, or stderr when stdout carries `--json`'s result. */
+function progress(json: boolean): (line: string) => void {
+  return json ? (l) => console.error(l) : (l) => console.log(l);
 }
 
 /** parseArgs' own errors (unknown option, missing value, stray argument) are usage errors too. */

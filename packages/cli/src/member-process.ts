@@ -37,6 +37,8 @@ export interface MemberLine {
   expected?: number;
   elapsedMs?: number;
   rate?: number;
+  /** `perf`: the member process's peak resident set so far (KiB). */
+  maxRssKiB?: number;
   /** `handler`: a `work` call's tag, start or end, and whether this member was slow for it (see member-rpc.ts). */
   tag?: string;
   phase?: 'start' | 'end';

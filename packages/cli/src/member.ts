@@ -24,7 +24,7 @@ export type MemberEvent =
   | { event: 'loss'; rate: number; seed: number }
   | { event: 'sent'; multicasts: number; unicasts: number }
   | { event: 'report'; streams: Record<string, StreamReport>; dropped: number; retransmitted: number }
-  | { event: 'perf'; viewSize: number; sent: number; size: number; received: number; expected: number; elapsedMs: number; rate: number }
+  | { event: 'perf'; viewSize: number; sent: number; size: number; received: number; expected: number; elapsedMs: number; rate: number; maxRssKiB: number }
   | ({ event: 'rpcperf' } & RpcPerfResult)
   | { event: 'stats'; stats: Record<string, Record<string, number>>; memory: { rss: number; heapUsed: number }; delivered: Record<string, number>; texts: { from: string; text: string }[] }
   | { event: 'error'; message: string; cmd?: string }
@@ -63,8 +63,8 @@ const isMergeView = (v: View): boolean => v instanceof MergeView || typeof (v as
  * send, and count the perf multicasts received from every member, own included, until there are
  * N*M, N the size of the current view, or the timeout (default 120 s, counted from the command:
  * it stops the sending too) passes; then print `perf` with sent, received, elapsedMs (from the
- * command to the last delivery) and rate =
- * received / elapsedMs * 1000), `rpcperf CALLS CALLS_ALL ASYNC_CALLS IN_FLIGHT TIMEOUT_MS` (the RPC
+ * command to the last delivery), rate = received / elapsedMs * 1000 and maxRssKiB (the
+ * process's peak resident set so far, `process.resourceUsage().maxRSS`)), `rpcperf CALLS CALLS_ALL ASYNC_CALLS IN_FLIGHT TIMEOUT_MS` (the RPC
  * benchmark from this member, see rpc-perf-calls.ts: every member serves `ping(int)` through an
  * RpcDispatcher; prints `rpcperf` with the figures), `rpc JSON` (call a method of every member's
  * MemberServer through the dispatcher of member-rpc.ts and print the RspList as an `rsps` line
@@ -274,7 +274,9 @@ export async function runMember(o: MemberOptions): Promise<number> {
       perf.expected = Infinity;
       perf.done = undefined;
       const rate = elapsedMs > 0 ? Math.round((received / elapsedMs) * 1000) : 0;
-      out({ event: 'perf', viewSize: members, sent, size: ns, received, expected, elapsedMs: Math.round(elapsedMs), rate });
+      // The process's peak resident set so far (KiB): what the benchmark cost in memory at most.
+      const maxRssKiB = process.resourceUsage().maxRSS;
+      out({ event: 'perf', viewSize: members, sent, size: ns, received, expected, elapsedMs: Math.round(elapsedMs), rate, maxRssKiB });
     },
     rpcperf: async (arg) => {
       const [calls, callsAll, asyncCalls, inFlight, timeoutMs] = arg.split(/\s+/).map((x) => Math.max(0, Math.floor(Number(x)) || 0));

@@ -21,9 +21,11 @@ export interface ProcessPerfOptions {
 
 export interface ProcessPerfResult {
   /** Per member, in start order. */
-  members: { name: string; sent: number; received: number; expected: number; elapsedMs: number; rate: number }[];
+  members: { name: string; sent: number; received: number; expected: number; elapsedMs: number; rate: number; maxRssKiB: number }[];
   /** Median over the members of their rates (msgs/s delivered, own included). */
   medianRate: number;
+  /** The largest peak resident set of the members (MB, 10^6 bytes) when they reported. */
+  peakRssMB: number;
   /** True if every member received processes * messages multicasts. */
   complete: boolean;
 }
@@ -59,23 +61,25 @@ export async function runProcessPerf(o: ProcessPerfOptions): Promise<ProcessPerf
       expected: l.expected ?? 0,
       elapsedMs: l.elapsedMs ?? 0,
       rate: l.rate ?? 0,
+      maxRssKiB: l.maxRssKiB ?? 0,
     }));
     const sorted = members.map((m) => m.rate).sort((a, b) => a - b);
     const mid = sorted.length >> 1;
     const medianRate = Math.round(sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2);
+    const peakRssMB = Math.round((Math.max(...members.map((m) => m.maxRssKiB)) * 1024) / 1e6);
     const complete = members.every(
       (m) => m.sent === o.messages && m.received === o.processes * o.messages && m.expected === o.processes * o.messages,
     );
     for (const m of members) {
       const cut = m.sent < o.messages ? `; the timeout stopped its sending after ${m.sent} of ${o.messages}` : '';
-      o.out(`  ${m.name}: ${m.rate} msgs/s (${m.received}/${m.expected} in ${m.elapsedMs} ms${cut})`);
+      o.out(`  ${m.name}: ${m.rate} msgs/s (${m.received}/${m.expected} in ${m.elapsedMs} ms${cut}), peak RSS ${Math.round((m.maxRssKiB * 1024) / 1e6)} MB`);
     }
     o.out(
       `perf: ${o.processes} processes x ${o.messages} msgs of ${o.size} B: ${medianRate} msgs/s delivered per member (median; ` +
-        `${sorted[0]}–${sorted[sorted.length - 1]}), ${complete ? 'every member received all' : 'INCOMPLETE'}`,
+        `${sorted[0]}–${sorted[sorted.length - 1]}), peak RSS ${peakRssMB} MB (largest member), ${complete ? 'every member received all' : 'INCOMPLETE'}`,
     );
     for (const p of [...procs].reverse()) await stopMember(p);
-    return { members, medianRate, complete };
+    return { members, medianRate, peakRssMB, complete };
   } finally {
     await killAll(procs);
   }

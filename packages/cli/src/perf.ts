@@ -14,6 +14,8 @@ export interface PerfOptions {
 export interface PerfResult {
   /** Resident memory of this process after the run and a settle period (MiB). */
   rssMiB: number;
+  /** Peak resident memory of this process so far (MB, 10^6 bytes; `process.resourceUsage().maxRSS`). */
+  peakRssMB: number;
   /** Messages NAKACK2 still held for retransmission after the run (all members; -1: no NAKACK2). */
   messagesHeld: number;
   /** Retransmissions NAKACK2 served (all members). */
@@ -75,6 +77,7 @@ export async function runPerf(o: PerfOptions): Promise<PerfResult> {
       sent,
       elapsedMs: Math.round(elapsedMs),
       rssMiB: Math.round(process.memoryUsage().rss / 1048576),
+      peakRssMB: Math.round((process.resourceUsage().maxRSS * 1024) / 1e6),
       messagesHeld: channels.some((c) => c.getProtocolStack().findProtocol('NAKACK2')) ? held() : -1,
       retransmissions: channels.reduce((n, c) => n + nakackStat(c, 'xmitsSent'), 0),
     };
