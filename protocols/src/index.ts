@@ -4,6 +4,7 @@ export { Transport } from './transport/transport.js';
 export { NetworkTransport } from './transport/network-transport.js';
 export { SHARED_LOOPBACK, SharedLoopbackNetwork } from './transport/shared-loopback.js';
 export { UDP, resolveBindAddr } from './transport/udp.js';
+export { MulticastReceiveThread, type MulticastReceiveThreadOptions } from './transport/multicast-receive-thread.js';
 export { TCP } from './transport/tcp.js';
 export { Discovery } from './discovery/discovery.js';
 export type { FindMembersRequest, PingData } from './discovery/ping-data.js';

@@ -7,6 +7,7 @@ import {
   type PropertyDecls,
 } from '@tsgroups/core';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
+import { MulticastReceiveThread } from './multicast-receive-thread.js';
 import { NetworkTransport } from './network-transport.js';
 import { resolveTransportBindAddr, Transport } from './transport.js';
 
@@ -70,6 +71,16 @@ export class UDP extends NetworkTransport {
     ucastSendBufSize: { type: 'size', max: MAX_SOCKET_BUFFER, description: 'Send buffer of the unicast socket (0: OS default)' },
     mcastRecvBufSize: { type: 'size', max: MAX_SOCKET_BUFFER, description: 'Receive buffer of the multicast socket (0: OS default)' },
     mcastSendBufSize: { type: 'size', max: MAX_SOCKET_BUFFER, description: 'Send buffer of the multicast socket (0: OS default)' },
+    mcastReceiveThread: {
+      type: 'boolean',
+      description: 'Read the multicast socket on a thread of its own, so that a busy main thread does not make the kernel drop multicasts',
+    },
+    mcastReceiveQueue: {
+      type: 'size',
+      min: 65_536,
+      max: MAX_SOCKET_BUFFER,
+      description: 'With mcast_receive_thread: bytes read by the thread and not yet processed, at most (beyond it datagrams are dropped and counted)',
+    },
   };
 
   bindAddr = '127.0.0.1';
@@ -82,9 +93,13 @@ export class UDP extends NetworkTransport {
   ucastSendBufSize = 1_000_000;
   mcastRecvBufSize = 5_000_000;
   mcastSendBufSize = 1_000_000;
+  mcastReceiveThread = false;
+  mcastReceiveQueue = 32 * 1024 * 1024;
 
   /** The base counters, plus messages dropped for want of a physical address and socket errors. */
   declare readonly stats: Transport['stats'] & { droppedNoPhysical: number; socketErrors: number };
+
+  private mcastThread: MulticastReceiveThread | null = null;
 
   private ucast: SocketAsPromised | null = null;
   private mcast: SocketAsPromised | null = null;
@@ -127,7 +142,9 @@ export class UDP extends NetworkTransport {
       await ucast.bind({ port: this.bindPort, address: host });
       this.configureMulticastSending(ucast.socket);
       setBufferSizes(ucast.socket, this.ucastRecvBufSize, this.ucastSendBufSize, (e) => this.log.debug(`unicast buffer sizes: ${e}`));
-      if (this.ipMcast) {
+      if (this.ipMcast && this.mcastReceiveThread) {
+        await this.startMulticastThread(host, ucast.socket.address().port);
+      } else if (this.ipMcast) {
         const mcast = DgramAsPromised.createSocket({ type: 'udp4', reuseAddr: true });
         this.attach(mcast.socket, 'multicast', this.onMulticast);
         this.mcast = mcast;
@@ -140,6 +157,8 @@ export class UDP extends NetworkTransport {
       await closeQuietly(ucast);
       if (this.mcast) await closeQuietly(this.mcast);
       this.mcast = null;
+      await this.mcastThread?.stop();
+      this.mcastThread = null;
       throw err;
     }
     this.ucast = ucast;
@@ -155,8 +174,10 @@ export class UDP extends NetworkTransport {
     super.stop();
     const ucast = this.ucast;
     const mcast = this.mcast;
+    const thread = this.mcastThread;
     this.ucast = null;
     this.mcast = null;
+    this.mcastThread = null;
     this.sock = null;
     this.clearPhysical();
     if (mcast) {
@@ -166,7 +187,7 @@ export class UDP extends NetworkTransport {
         // closing drops the membership anyway
       }
     }
-    await Promise.all([ucast && closeQuietly(ucast), mcast && closeQuietly(mcast)]);
+    await Promise.all([ucast && closeQuietly(ucast), mcast && closeQuietly(mcast), thread?.stop()]);
   }
 
   override get supportsMulticasting(): boolean {
@@ -219,7 +240,10 @@ export class UDP extends NetworkTransport {
       ...super.getStats(),
       physicalAddresses: this.physical.size,
       unicastPort: this.localPhysical?.port ?? 0,
-      multicastPort: this.mcast !== null ? this.mcastPort : 0,
+      multicastPort: this.mcast !== null || this.mcastThread !== null ? this.mcastPort : 0,
+      droppedOwnMulticast: this.stats.droppedOwnMulticast + (this.mcastThread?.droppedOwn ?? 0),
+      droppedReceiveQueueFull: this.mcastThread?.droppedQueueFull ?? 0,
+      receiveQueueBytes: this.mcastThread?.queuedBytes ?? 0,
     };
   }
 
@@ -227,7 +251,7 @@ export class UDP extends NetworkTransport {
   getBindings(): { unicast: PhysicalAddress | null; multicast: { group: string; port: number } | null } {
     return {
       unicast: this.localPhysical ?? null,
-      multicast: this.mcast !== null ? { group: this.mcastAddr, port: this.mcastPort } : null,
+      multicast: this.mcast !== null || this.mcastThread !== null ? { group: this.mcastAddr, port: this.mcastPort } : null,
     };
   }
 
@@ -259,9 +283,43 @@ export class UDP extends NetworkTransport {
   };
 
   private readonly onMulticast = (msg: Buffer, rinfo: RemoteInfo): void => {
-    // Multicasts leave from the sender's unicast socket: the source is its unicast address.
+    // Multicasts leave from the sender's unicast socket: the source is its unicast address. Our
+    // own were delivered locally (loopback): drop them before the checksum and the decoding.
+    const own = this.localPhysical;
+    if (this.loopback && own !== undefined && rinfo.port === own.port && rinfo.address === own.host) {
+      this.stats.datagramsReceived++;
+      this.stats.droppedOwnMulticast++;
+      return;
+    }
     this.receive(msg, rinfo.address, rinfo.port);
   };
+
+  /** Reads the multicast socket on a thread of its own (mcast_receive_thread). */
+  private async startMulticastThread(host: string, ownPort: number): Promise<void> {
+    const thread = new MulticastReceiveThread({
+      group: this.mcastAddr,
+      port: this.mcastPort,
+      iface: host,
+      recvBufSize: this.mcastRecvBufSize,
+      ownHost: host,
+      ownPort,
+      dropOwn: this.loopback,
+      maxQueued: this.mcastReceiveQueue,
+      onDatagram: (data, srcHost, srcPort) => {
+        try {
+          this.receive(data, srcHost, srcPort);
+        } catch (err) {
+          this.log.error(`multicast receive thread: a datagram from ${srcHost}:${srcPort} failed`, err);
+        }
+      },
+      onError: (err) => {
+        this.stats.socketErrors++;
+        this.log.warn('multicast socket error', err);
+      },
+    });
+    this.mcastThread = thread;
+    await thread.start();
+  }
 
   private attach(sock: Socket, kind: string, onMessage: (msg: Buffer, rinfo: RemoteInfo) => void): void {
     sock.on('message', (msg, rinfo) => {
