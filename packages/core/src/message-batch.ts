@@ -33,6 +33,19 @@ export class MessageBatch implements Iterable<Message> {
   isEmpty(): boolean {
     return this.count === 0;
   }
+  /**
+   * False if no message in the batch has a header of `protocolId` (see
+   * {@link Message.mayHaveHeader}): a protocol looking for its own messages in a batch skips
+   * the per-message pass when none can be there, as nearly always.
+   */
+  mayHaveHeader(protocolId: number): boolean {
+    const m = this.msgs;
+    for (let i = 0; i < m.length; i++) {
+      const msg = m[i];
+      if (msg != null && msg.mayHaveHeader(protocolId)) return true;
+    }
+    return false;
+  }
   /** Removes every message for which `pred` returns true; returns how many were removed. */
   removeIf(pred: (msg: Message) => boolean): number {
     let removed = 0;

@@ -37,6 +37,12 @@ export class Message {
   private valueMarshaller: Marshaller | null = null;
   // Flat list [id0, header0, id1, header1, ...]: messages carry few headers, a scan beats a Map.
   private hdrs: unknown[] | null = null;
+  /**
+   * Bit `id & 31` set for each header id present (more ids than bits share one): a protocol
+   * asks every message for its header, and nearly every answer is "none", found here without
+   * looking at the list. Never a bit too few; it may have one too many after a removal.
+   */
+  private hmask = 0;
 
   /**
    * @param dest the receiver, or null for all members
@@ -161,7 +167,13 @@ export class Message {
 
   // ---- headers (for protocols) ----
   putHeader(protocolId: number, header: unknown): this {
-    const h = this.hdrs ?? (this.hdrs = []);
+    const h = this.hdrs;
+    this.hmask |= 1 << (protocolId & 31);
+    if (h === null) {
+      // Most messages carry one header: an array of exactly two (a push onto [] would allocate room for 17).
+      this.hdrs = [protocolId, header];
+      return this;
+    }
     for (let i = 0; i < h.length; i += 2) {
       if (h[i] === protocolId) {
         h[i + 1] = header;
@@ -172,6 +184,7 @@ export class Message {
     return this;
   }
   getHeader<H = unknown>(protocolId: number): H | undefined {
+    if ((this.hmask & (1 << (protocolId & 31))) === 0) return undefined;
     const h = this.hdrs;
     if (h === null) return undefined;
     for (let i = 0; i < h.length; i += 2) if (h[i] === protocolId) return h[i + 1] as H;
@@ -183,10 +196,20 @@ export class Message {
     for (let i = 0; i < h.length; i += 2) {
       if (h[i] === protocolId) {
         h.splice(i, 2);
+        let mask = 0;
+        for (let j = 0; j < h.length; j += 2) mask |= 1 << ((h[j] as number) & 31);
+        this.hmask = mask;
         return true;
       }
     }
     return false;
+  }
+  /**
+   * False if this message has no header of `protocolId`, true if it may have one: a quick
+   * test, for a scan over many messages (see {@link MessageBatch.mayHaveHeader}).
+   */
+  mayHaveHeader(protocolId: number): boolean {
+    return (this.hmask & (1 << (protocolId & 31))) !== 0;
   }
   numHeaders(): number {
     return this.hdrs === null ? 0 : this.hdrs.length >> 1;
@@ -215,7 +238,10 @@ export class Message {
     else m.setArray(this.buf, this.off, this.len);
     m.value = this.value;
     m.valueMarshaller = this.valueMarshaller;
-    if (copyHeaders && this.hdrs !== null) m.hdrs = this.hdrs.slice();
+    if (copyHeaders && this.hdrs !== null) {
+      m.hdrs = this.hdrs.slice();
+      m.hmask = this.hmask;
+    }
     return m;
   }
 

@@ -62,17 +62,21 @@ export abstract class Protocol {
   stack!: ProtocolStack;
   protected readonly log: ScopedLogger;
 
+  /**
+   * The header id: the class's `static id`, copied at construction. A field, not a getter that
+   * reads the constructor's static: protocols read it for every message (`getHeader(this.id)`),
+   * and a lookup through `constructor` is megamorphic across protocol classes.
+   */
+  readonly id: number;
+
   constructor() {
+    this.id = (this.constructor as ProtocolClass).id;
     this.log = new ScopedLogger(this.name);
   }
 
   /** The registered (XML) name: the class's own `static protocolName`, or else its class name. */
   get name(): string {
     return protocolNameOf(this.constructor as ProtocolClass);
-  }
-  /** The header id. */
-  get id(): number {
-    return (this.constructor as ProtocolClass).id;
   }
   /** The channel's scheduler: use it for every timer, it is closed with the channel. */
   get timer(): TimeScheduler {
@@ -131,7 +135,7 @@ export abstract class Protocol {
    * overrides `upBatch` to look at the batch as a whole (FD_ALL3 notes the sender) ends with it.
    */
   protected passUpBatch(batch: MessageBatch): void {
-    if (this.takesOwnMessages && batch.removeIf(this.takeOwnMessage) > 0 && batch.isEmpty()) return;
+    if (this.takesOwnMessages && batch.mayHaveHeader(this.id) && batch.removeIf(this.takeOwnMessage) > 0 && batch.isEmpty()) return;
     this.upProt.upBatch(batch);
   }
 

@@ -151,7 +151,8 @@ export class FRAG2 extends Protocol {
 
   // A fragment leaves the batch; the fragment that completes a message is replaced by it.
   override upBatch(batch: MessageBatch): void {
-    batch.replaceEach(this.receive);
+    // receive() passes messages without a FRAG2 header as they are: with none in the batch, skip it.
+    if (batch.mayHaveHeader(ProtocolId.FRAG2)) batch.replaceEach(this.receive);
     if (!batch.isEmpty()) this.upProt.upBatch(batch);
   }
 

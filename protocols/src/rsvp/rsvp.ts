@@ -207,7 +207,8 @@ export class RSVP extends Protocol {
   }
 
   override upBatch(batch: MessageBatch): void {
-    if (batch.removeIf(this.consume) > 0 && batch.isEmpty()) return;
+    // consume() takes only messages with an RSVP header: none in the batch, nothing to do.
+    if (batch.mayHaveHeader(ProtocolId.RSVP) && batch.removeIf(this.consume) > 0 && batch.isEmpty()) return;
     this.upProt.upBatch(batch);
   }
 

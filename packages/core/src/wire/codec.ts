@@ -87,8 +87,20 @@ export function datagramSize(
 
 /** The writer encodeDatagram reuses (null while in use). */
 let spareWriter: Writer | null = null;
-/** A writer that grew beyond this (a huge unbundled message) is not kept. */
-const MAX_SPARE_WRITER = 256 * 1024;
+/**
+ * Bytes allocated beyond a datagram's exact size: protobufjs' writer reserves 5 bytes for each
+ * varint it writes (10 for a 64-bit one) however few it takes, and would reallocate (and copy
+ * everything) for a reservation past the end.
+ */
+const WRITE_SLACK = 10;
+/** The message sizes encodeDatagram computes first and writes with (reused; taken while in use). */
+let spareSizes: number[] | null = null;
+const BufferAlloc: ((size: number) => Uint8Array) | undefined = (globalThis as { Buffer?: { allocUnsafe(size: number): Uint8Array } }).Buffer?.allocUnsafe;
+
+/** A buffer of `size` bytes whose content is overwritten anyway (no zero-filling where Node's Buffer is there). */
+function allocDatagram(size: number): Uint8Array {
+  return BufferAlloc !== undefined ? BufferAlloc(size) : new Uint8Array(size);
+}
 
 /**
  * Encodes `count` messages from `msgs[start..]` for one destination (null: multicast) into one
@@ -104,13 +116,24 @@ export function encodeDatagram(
   count = msgs.length - start,
   checksum = false,
 ): Uint8Array {
-  // A new protobufjs writer starts with 128 bytes and doubles (allocating and copying) up to
-  // the datagram's size, nine times for a full bundle: reuse one writer, whose finish() copies
-  // the datagram out once. Taken while in use, so a nested call gets a writer of its own.
-  // (Writing the datagram in place into a buffer of its exact size measured slower: a fresh
-  // 64 KB allocation per datagram costs more than the copy.)
+  // The datagram is written in place into a buffer of its exact size (sizes are exact: see
+  // Message.size), and handed out as a view on it: no growing, and no copy out of a writer's
+  // buffer (that copy of every datagram cost as much as encoding it). Each message's size is
+  // computed once, here, and its length prefix written from it. A wrong size() makes the
+  // writer grow its buffer (copying): the datagram still comes out right. The writer and the
+  // size list are taken while in use, so a nested call gets its own.
+  const sizes = spareSizes ?? [];
+  spareSizes = null;
+  let total = datagramEnvelopeSize(cluster.length, dest !== null) + (checksum ? CHECKSUM_TRAILER_SIZE : 0);
+  for (let i = 0; i < count; i++) {
+    const n = msgs[start + i]!.size(sender);
+    sizes[i] = n;
+    total += n;
+  }
   const w = spareWriter ?? Writer.create();
   spareWriter = null;
+  w.buf = allocDatagram(total + WRITE_SLACK);
+  w.view = null; // a DataView the writer cached is over its previous buffer
   w.pos = 0;
   if (w.states !== null) w.states.length = 0; // forks left open if an earlier encode threw
   w.uint32(T_MAGIC).fixed32(WIRE_MAGIC);
@@ -118,10 +141,15 @@ export function encodeDatagram(
   w.uint32(T_CLUSTER).bytes(cluster);
   w.uint32(T_SENDER).bytes(sender.bytes);
   if (dest !== null) w.uint32(T_DEST).bytes(dest.bytes);
-  for (let i = start; i < start + count; i++) encodeMessage(w, msgs[i]!, sender);
+  for (let i = 0; i < count; i++) encodeMessage(w, msgs[start + i]!, sender, sizes[i]!);
   if (checksum) w.uint32(T_CHECKSUM).fixed32(0);
-  const out = w.finish();
-  if (w.buf.length <= MAX_SPARE_WRITER) spareWriter = w;
+  const buf = w.buf;
+  const out = buf.subarray(0, w.pos);
+  // The writer and the list keep no reference to the datagram (it may be held for a long time).
+  w.buf = EMPTY_BUF;
+  w.view = null;
+  spareWriter = w;
+  if (sizes.length <= MAX_SPARE_SIZES) spareSizes = sizes;
   if (checksum) {
     // Written in place into the datagram's last 4 bytes (little-endian, as any fixed32).
     const n = out.length;
@@ -134,11 +162,15 @@ export function encodeDatagram(
   return out;
 }
 
-function encodeMessage(w: Writer, msg: Message, sender: Address): void {
+const EMPTY_BUF = new Uint8Array(0);
+/** A size list longer than this (a datagram of very many tiny messages) is not kept. */
+const MAX_SPARE_SIZES = 4096;
+
+/** @param size the message's exact size, `msg.size(sender)` */
+function encodeMessage(w: Writer, msg: Message, sender: Address, size: number): void {
   // The size is exact, so the length goes first: a fork's ldelim would move the whole message,
   // payload included, to make room for a length of more than one byte. If a header codec's
   // size() is wrong, the message comes out another length and is written again with a fork.
-  const size = msg.size(sender);
   const start = w.pos;
   w.uint32(T_MESSAGES).uint32(size - 1 - lengthPrefixSize(size - 1));
   writeMessageBody(w, msg, sender);
@@ -266,8 +298,13 @@ function decodeMessage(r: Reader, start: number, end: number, sender: Address, d
         break;
       }
       case M_PAYLOAD: {
-        const payload = r.bytes();
-        msg.setArray(payload);
+        // The payload is the datagram itself at an offset (a Message is a view: array, offset,
+        // length), not a subarray: one object less per message.
+        const len = r.uint32();
+        const at = r.pos;
+        if (at + len > end) return DropReason.MALFORMED;
+        r.pos = at + len;
+        msg.setArray(r.buf, at, len);
         break;
       }
       default:
