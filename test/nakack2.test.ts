@@ -131,6 +131,28 @@ describe('NAKACK2', () => {
     }
   });
 
+  test('a new gap is asked for after xmit_first_delay, without waiting for the xmit_interval round', async () => {
+    // Rounds a minute apart: only the early look at a new gap can fill these gaps within the test.
+    const stack = () =>
+      loopbackStack(() => [
+        new DISCARD(),
+        new NAKACK2().setValues({ xmit_interval: '60s', xmit_first_delay: '20ms' }),
+        new STABLE().setValues({ desired_avg_gossip: 200, max_bytes: '100K' }),
+      ]);
+    members = await startCluster(2, stack);
+    const [a, b] = members.map((m) => m.channel) as [Channel, Channel];
+    discardOf(b).setSeed(7).setUpDiscardRate(0.1);
+    for (let i = 0; i < 300; i++) await a.send(null, { n: i });
+    await waitUntil(() => discardOf(b).stats.droppedUp > 0, 5000, 'some multicasts dropped at B');
+    // The last one gets through, so that B sees every gap (a lost tail waits for the round's announcement).
+    discardOf(b).setUpDiscardRate(0);
+    await a.send(null, { n: 300 });
+    await waitUntil(() => members[1]!.rec.messages.length === 301, 10_000, 'every multicast at B', () => `${members[1]!.rec.messages.length} of 301`);
+    expect(bySender(members[1]!).get(a.getAddress()!)).toEqual(range(301));
+    expect(nak(b).stats.xmitReqsSent).toBeGreaterThan(0);
+    expect(nak(a).stats.xmitsSent).toBeGreaterThan(0);
+  });
+
   test('a lost tail is noticed through the highest-seqno announcement and fetched', async () => {
     members = await startCluster(2, reliableStack);
     const [a, b] = members.map((m) => m.channel) as [Channel, Channel];

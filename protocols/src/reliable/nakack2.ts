@@ -87,11 +87,17 @@ export class NAKACK2 extends Protocol {
   static override readonly requiresBelow: readonly string[] = ['transport'];
   static override readonly properties: PropertyDecls = {
     xmitInterval: { type: 'duration', min: 1, description: 'How often gaps are looked for and asked for' },
+    xmitFirstDelay: {
+      type: 'duration',
+      min: 0,
+      description: 'How long a new gap may stay open before it is asked for, without waiting for the next xmit_interval round (0: wait for the round)',
+    },
     maxXmitReqSize: { type: 'int', min: 1, description: 'Most seqnos one XMIT_REQ asks for' },
     highestSeqnoRepeats: { type: 'int', min: 0, description: 'How many xmit intervals a sender keeps announcing its highest seqno after its last send' },
   };
 
   xmitInterval = 500;
+  xmitFirstDelay = 50;
   maxXmitReqSize = 1000;
   highestSeqnoRepeats = 4;
 
@@ -111,6 +117,8 @@ export class NAKACK2 extends Protocol {
   private readonly departed = new Map<Address, number>();
   private view: View | null = null;
   private xmitTask: ScheduledTask | null = null;
+  /** The early look at gaps that opened since the last round (xmit_first_delay), while armed. */
+  private firstXmitTask: ScheduledTask | null = null;
   private announceLeft = 0;
   private lastAnnounced = 0;
   private stableOwn = 0;
@@ -153,6 +161,8 @@ export class NAKACK2 extends Protocol {
   override stop(): void {
     this.xmitTask?.cancel();
     this.xmitTask = null;
+    this.firstXmitTask?.cancel();
+    this.firstXmitTask = null;
     this.reset();
   }
 
@@ -234,14 +244,20 @@ export class NAKACK2 extends Protocol {
     if (h === undefined) return this.upProt.up(msg);
     if (this.receive(msg, h)) this.upProt.up(msg);
     const win = this.windowOf(msg.src);
-    if (win !== undefined) this.deliverUp(win);
+    if (win !== undefined) {
+      this.deliverUp(win);
+      if (win.numMissing() > 0) this.armFirstXmit();
+    }
   }
 
   override upBatch(batch: MessageBatch): void {
     batch.removeIf(this.takeFromBatch);
     // A sender's multicasts come in its own batches: what they released follows them.
     const win = this.windowOf(batch.sender);
-    if (win !== undefined) this.deliverInto(win, batch);
+    if (win !== undefined) {
+      this.deliverInto(win, batch);
+      if (win.numMissing() > 0) this.armFirstXmit();
+    }
     if (!batch.isEmpty()) this.upProt.upBatch(batch);
   }
 
@@ -364,6 +380,30 @@ export class NAKACK2 extends Protocol {
   }
 
   // ---- retransmission ----
+  /**
+   * A gap opened: look again after xmit_first_delay rather than at the next round (up to
+   * xmit_interval away). A datagram lost while flow control holds the senders would otherwise
+   * stall the whole group for a round.
+   */
+  private armFirstXmit(): void {
+    if (this.firstXmitTask !== null || this.xmitFirstDelay <= 0 || this.xmitFirstDelay >= this.xmitInterval) return;
+    this.firstXmitTask = this.timer.schedule(this.xmitFirstDelay, this.onFirstXmit);
+  }
+
+  /** Asks the senders for the gaps not asked for yet; gaps already asked for wait for the round. */
+  private readonly onFirstXmit = (): void => {
+    this.firstXmitTask = null;
+    const view = this.view;
+    if (view === null) return;
+    for (const [sender, w] of this.windows) {
+      if (w === this.own || w.numMissing() === 0) continue;
+      const missing = w.missing(this.maxXmitReqSize);
+      if (missing[0] === w.lastMissing || !view.containsMember(sender)) continue;
+      w.lastMissing = missing[0]!;
+      this.xmitRequest(sender, sender, missing);
+    }
+  };
+
   private readonly onXmitTimer = (): void => {
     const view = this.view;
     if (view === null) return;
