@@ -4,7 +4,7 @@
 // delivers every multicast exactly once, in order.
 import { createSocket, type Socket } from 'node:dgram';
 import { Worker } from 'node:worker_threads';
-import { Channel, MulticastReceiveThread } from 'tsgroups';
+import { Channel, crc32c, MulticastReceiveThread } from 'tsgroups';
 import { closeAll, uniqueCluster, waitForSameView, waitUntil } from '../helpers/cluster.js';
 import { randomGroup, udpStack } from './udp-helpers.js';
 
@@ -39,6 +39,7 @@ describe('MulticastReceiveThread', () => {
       ownPort: 0,
       dropOwn: true,
       maxQueued: 16 * 1024 * 1024,
+      checksum: false,
       onDatagram: () => undefined,
       onError: (err) => {
         throw err;
@@ -126,6 +127,35 @@ describe('MulticastReceiveThread', () => {
     d.writeUInt32BE(9999, 0);
     await send(s, d, group.port, group.addr);
     await waitUntil(() => last === 9999, 10_000, 'a datagram after the flood');
+  });
+
+  it('with checksum, verifies each datagram\'s CRC32C trailer on the thread: good ones marked verified, others left to the main thread', async () => {
+    const group = randomGroup();
+    const s = await rawSocket();
+    sockets.push(s);
+    const got: { n: number; verified: boolean }[] = [];
+    const t = thread({ group: group.addr, port: group.port, checksum: true, onDatagram: (d, _h, _p, verified) => got.push({ n: d[0]!, verified }) });
+    await t.start();
+    // A body, the tag of field 7 (fixed32), and the CRC32C of everything before the CRC, little-endian.
+    const withTrailer = (n: number) => {
+      const d = Buffer.alloc(105);
+      d[0] = n;
+      d[100] = (7 << 3) | 5;
+      d.writeUInt32LE(crc32c(d, 0, 101), 101);
+      return d;
+    };
+    const good = withTrailer(1);
+    const flipped = withTrailer(2);
+    flipped[50] ^= 0x10;
+    const none = Buffer.alloc(100, 3);
+    for (const d of [good, flipped, none, withTrailer(4)]) await send(s, d, group.port, group.addr);
+    await waitUntil(() => got.length === 4, 10_000, 'the 4 datagrams');
+    expect(got).toEqual([
+      { n: 1, verified: true },
+      { n: 2, verified: false },
+      { n: 3, verified: false },
+      { n: 4, verified: true },
+    ]);
   });
 
   it('rejects start() when the group cannot be joined, and leaves no thread behind', async () => {

@@ -81,7 +81,7 @@ export {
   type DecodedDatagram,
 } from './wire/codec.js';
 export { CHECKSUM_TRAILER_SIZE, ChecksumResult, checkDatagramChecksum } from './wire/codec.js';
-export { crc32c, crc32cImplementation, crc32cTable } from './wire/crc32c.js';
+export { crc32c, crc32cImplementation, crc32cNativeModule, crc32cTable } from './wire/crc32c.js';
 export { delimitedSize, int32Size, tagSize, uint32Size, utf8Size, varintSize } from './wire/sizes.js';
 export { Reader, Writer } from './wire/protobuf.js';
 export { seededRandom } from './random.js';

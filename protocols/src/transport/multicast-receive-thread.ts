@@ -1,4 +1,8 @@
 import { Worker } from 'node:worker_threads';
+import { crc32cNativeModule } from '@tsgroups/core';
+
+/** The first byte of a datagram's checksum trailer: field 7, wire type fixed32 (see wire/codec). */
+const CHECKSUM_TAG = (7 << 3) | 5;
 
 /** Indexes of the counters the thread shares with the transport (an Int32Array over a SharedArrayBuffer). */
 const QUEUED_BYTES = 0;
@@ -13,7 +17,10 @@ const COUNTERS = 3;
  * It owns the multicast socket and does only what keeps the kernel's receive queue empty: read
  * each datagram, drop our own multicasts (they leave from our unicast socket and were delivered
  * locally already) and, once per event-loop turn, hand what it read to the main thread in one
- * message, the datagrams' memory transferred, not copied. The bytes handed over and not yet
+ * message, the datagrams' memory transferred, not copied. With `checksum` it also verifies each
+ * datagram's CRC32C trailer (with the native CRC32C only), so that the main thread need not; a
+ * datagram that fails goes over unverified and the main thread drops, counts and logs it as it
+ * always does. The bytes handed over and not yet
  * processed are bounded (`maxQueued`): beyond it datagrams are dropped and counted, as the kernel
  * would drop them, so that a flood cannot grow the heap without limit.
  */
@@ -21,18 +28,26 @@ const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const dgram = require('node:dgram');
-const { group, port, iface, recvBufSize, ownHost, ownPort, dropOwn, maxQueued, counters } = workerData;
+const { group, port, iface, recvBufSize, ownHost, ownPort, dropOwn, maxQueued, counters, crcModule } = workerData;
 const c = new Int32Array(counters);
-let bufs = [], hosts = [], ports = [], transfer = [], scheduled = false;
+const crc32c = crcModule === null ? null : require(crcModule).crc32c;
+// The trailer: the tag of field 7 (fixed32) and the CRC32C of every byte before the CRC.
+function checked(b) {
+  const n = b.length;
+  if (n < 5 || b[n - 5] !== ${CHECKSUM_TAG}) return 0;
+  const stored = (b[n - 4] | (b[n - 3] << 8) | (b[n - 2] << 16) | (b[n - 1] << 24)) >>> 0;
+  return crc32c(b.subarray(0, n - 4), 0) === stored ? 1 : 0;
+}
+let bufs = [], hosts = [], ports = [], oks = [], transfer = [], scheduled = false;
 function flush() {
   scheduled = false;
-  const m = { bufs, hosts, ports };
+  const m = { bufs, hosts, ports, oks };
   try {
     parentPort.postMessage(m, transfer);
   } catch {
     parentPort.postMessage(m); // a buffer that cannot be transferred is copied
   }
-  bufs = []; hosts = []; ports = []; transfer = [];
+  bufs = []; hosts = []; ports = []; oks = []; transfer = [];
 }
 const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
 sock.on('message', (msg, rinfo) => {
@@ -41,7 +56,7 @@ sock.on('message', (msg, rinfo) => {
   Atomics.add(c, ${QUEUED_BYTES}, msg.length);
   // A datagram's buffer is its own allocation; anything else is copied before it is transferred.
   const b = msg.byteOffset === 0 && msg.buffer.byteLength === msg.length ? msg : Uint8Array.prototype.slice.call(msg);
-  bufs.push(b); hosts.push(rinfo.address); ports.push(rinfo.port); transfer.push(b.buffer);
+  bufs.push(b); hosts.push(rinfo.address); ports.push(rinfo.port); oks.push(crc32c === null ? 0 : checked(b)); transfer.push(b.buffer);
   if (!scheduled) { scheduled = true; setImmediate(flush); }
 });
 sock.on('error', (err) => parentPort.postMessage({ error: String(err && err.message || err) }));
@@ -72,8 +87,10 @@ export interface MulticastReceiveThreadOptions {
   dropOwn: boolean;
   /** Bytes read and not yet processed by the main thread, at most. */
   maxQueued: number;
-  /** Called on the main thread with each datagram, in arrival order. */
-  onDatagram: (data: Buffer, host: string, port: number) => void;
+  /** Verify datagrams' checksums on the thread (where the native CRC32C loads). */
+  checksum: boolean;
+  /** Called on the main thread with each datagram, in arrival order; `verified`: its checksum is good. */
+  onDatagram: (data: Buffer, host: string, port: number, verified: boolean) => void;
   /** A socket error or the thread's own failure (after start). */
   onError: (err: Error) => void;
 }
@@ -82,6 +99,7 @@ interface Batch {
   bufs?: Uint8Array[];
   hosts?: string[];
   ports?: number[];
+  oks?: number[];
   ready?: true;
   error?: string;
 }
@@ -130,6 +148,7 @@ export class MulticastReceiveThread {
         dropOwn: o.dropOwn,
         maxQueued: o.maxQueued,
         counters: this.counters.buffer,
+        crcModule: o.checksum ? crc32cNativeModule : null,
       },
       // The thread's heap holds only a turn's datagrams before they are transferred.
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
@@ -141,7 +160,7 @@ export class MulticastReceiveThread {
       let started = false;
       worker.on('message', (m: Batch) => {
         if (m.bufs !== undefined) {
-          this.deliver(m.bufs, m.hosts!, m.ports!);
+          this.deliver(m.bufs, m.hosts!, m.ports!, m.oks!);
         } else if (m.ready) {
           started = true;
           resolve();
@@ -189,14 +208,14 @@ export class MulticastReceiveThread {
     clearTimeout(timer);
   }
 
-  private deliver(bufs: Uint8Array[], hosts: string[], ports: number[]): void {
+  private deliver(bufs: Uint8Array[], hosts: string[], ports: number[], oks: number[]): void {
     const onDatagram = this.o.onDatagram;
     const c = this.counters;
     for (let i = 0; i < bufs.length; i++) {
       const u = bufs[i]!;
       Atomics.sub(c, QUEUED_BYTES, u.length);
       // Structured cloning turns a Buffer into a plain Uint8Array: give the stack a Buffer (no copy).
-      if (this.worker !== null) onDatagram(Buffer.from(u.buffer, u.byteOffset, u.length), hosts[i]!, ports[i]!);
+      if (this.worker !== null) onDatagram(Buffer.from(u.buffer, u.byteOffset, u.length), hosts[i]!, ports[i]!, oks[i] === 1);
     }
   }
 }

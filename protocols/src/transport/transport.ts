@@ -312,17 +312,19 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
 
   /**
    * Entry point for a datagram that arrived from the network. Never throws.
+   * @param checksumVerified the checksum was verified already (by a receive thread)
    * @returns the batch that went up, or the drop reason
    */
   receive(
     data: Uint8Array,
     srcHost: string | null = null,
     srcPort = 0,
+    checksumVerified = false,
   ): MessageBatch | DropReason | 'not_for_me' | 'own' | 'stopped' | 'checksum' {
     if (!this.running) return 'stopped';
     this.stats.datagramsReceived++;
     this.stats.bytesReceived += data.length;
-    if (this.checksum) {
+    if (this.checksum && !checksumVerified) {
       const c = checkDatagramChecksum(data);
       if (c !== ChecksumResult.OK) {
         this.dropChecksum(c, srcHost, srcPort);

@@ -305,9 +305,10 @@ export class UDP extends NetworkTransport {
       ownPort,
       dropOwn: this.loopback,
       maxQueued: this.mcastReceiveQueue,
-      onDatagram: (data, srcHost, srcPort) => {
+      checksum: this.checksum,
+      onDatagram: (data, srcHost, srcPort, verified) => {
         try {
-          this.receive(data, srcHost, srcPort);
+          this.receive(data, srcHost, srcPort, verified);
         } catch (err) {
           this.log.error(`multicast receive thread: a datagram from ${srcHost}:${srcPort} failed`, err);
         }

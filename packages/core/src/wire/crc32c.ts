@@ -10,9 +10,15 @@ import { createRequire } from 'node:module';
  */
 type NativeCrc32c = (input: Buffer, initialState?: number) => number;
 
+/** Where `@node-rs/crc32` was loaded from (null: not loadable), for threads that load it too. */
+export let crc32cNativeModule: string | null = null;
+
 const native: NativeCrc32c | null = (() => {
   try {
-    return (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: NativeCrc32c }).crc32c;
+    const req = createRequire(import.meta.url);
+    const fn = (req('@node-rs/crc32') as { crc32c: NativeCrc32c }).crc32c;
+    crc32cNativeModule = req.resolve('@node-rs/crc32');
+    return fn;
   } catch {
     return null;
   }
