@@ -2,12 +2,12 @@ import {
   type Address,
   type AnyEvent,
   Digest,
-  type DownResult,
   type EndOfTurnTask,
   Event,
   EventType,
   Flag,
   Message,
+  type MessageBatch,
   Protocol,
   type PropertyDecls,
   type ScheduledTask,
@@ -24,8 +24,13 @@ type Header = tsgroups.protocols.StableHeader.$Properties;
  * Stability: every member now and then multicasts what it has delivered of each sender (its
  * NAKACK2 digest). Once a member has the reports of every member of the view, the minimum per
  * sender was delivered everywhere: it passes that stable digest down and NAKACK2 purges those
- * messages, so retransmission tables stay bounded however long the run. A member also gossips
- * after it sent `maxBytes` of multicasts, so fast senders purge early.
+ * messages, so retransmission tables stay bounded however long the run.
+ *
+ * A member keeps the latest report of each member (a report stays true: delivered seqnos only
+ * grow) and works out the stable digest again at every report, and passes it down at once:
+ * purging follows the fastest gossiper, not the slowest pair of reports. A member also gossips
+ * as soon as `maxBytes` of multicasts came up through it from all senders (its own included, as
+ * they come back), so that under load the tables are purged every few `maxBytes` whoever sends.
  */
 export class STABLE extends Protocol {
   static override readonly protocolName = 'STABLE';
@@ -35,13 +40,14 @@ export class STABLE extends Protocol {
   static override readonly requiresBelow: readonly string[] = ['reliable-multicast'];
   static override readonly properties: PropertyDecls = {
     desiredAvgGossip: { type: 'duration', min: 1, description: 'Average time between two gossips of a member' },
-    maxBytes: { type: 'size', min: 1, description: 'Gossip at once after multicasting this many bytes' },
+    maxBytes: { type: 'size', min: 1, description: 'Gossip at once after this many bytes of multicasts from all senders came up' },
   };
 
   desiredAvgGossip = 5000;
   maxBytes = 1_000_000;
 
   private view: View | null = null;
+  /** The latest report of each member of the view. */
   private readonly reports = new Map<Address, Digest>();
   private bytesSinceGossip = 0;
   private task: ScheduledTask | null = null;
@@ -66,17 +72,32 @@ export class STABLE extends Protocol {
     return { ...this.stats };
   }
 
-  override down(msg: Message): DownResult {
+  override up(msg: Message): void {
+    if (!this.takeOrCount(msg)) this.upProt.up(msg);
+  }
+
+  override upBatch(batch: MessageBatch): void {
+    if (batch.removeIf(this.takeOrCount) > 0 && batch.isEmpty()) return;
+    this.upProt.upBatch(batch);
+  }
+
+  /** true: a gossip, handled here; otherwise counts the bytes of a reliable multicast passing up. */
+  private readonly takeOrCount = (msg: Message): boolean => {
+    const h = msg.getHeader(this.id);
+    if (h !== undefined) {
+      this.handleOwnMessage(msg, h);
+      return true;
+    }
     if (msg.dest === null && (msg.flags & Flag.NO_RELIABILITY) === 0) {
       this.bytesSinceGossip += msg.getLength();
       if (this.bytesSinceGossip >= this.maxBytes) this.gossipSoon?.request();
     }
-    return this.downProt.down(msg);
-  }
+    return false;
+  };
 
   protected override viewChanged(view: View): void {
     this.view = view;
-    // A round covers one view's members: drop reports of those that left.
+    // Reports of members that left go; the others' stay true.
     for (const m of [...this.reports.keys()]) if (!view.containsMember(m)) this.reports.delete(m);
   }
 
@@ -130,7 +151,8 @@ export class STABLE extends Protocol {
     if (view === null || !view.containsMember(from)) return;
     this.reports.set(from, digest);
     if (!view.members.every((m) => this.reports.has(m))) return;
-    // Every member reported: the minimum per sender is stable.
+    // Every member reported: the minimum per sender is stable (passed down in full each time, so
+    // that NAKACK2 purges what it could not purge before, e.g. own multicasts not back yet).
     const stable = new Digest();
     for (const sender of view.members) {
       let min = Infinity;
@@ -140,7 +162,6 @@ export class STABLE extends Protocol {
       }
       if (min > 0 && min !== Infinity) stable.set(sender, min, min);
     }
-    this.reports.clear();
     this.stats.stableRounds++;
     if (stable.size() > 0) this.downProt.downEvent(new Event(EventType.STABLE, stable));
   }
