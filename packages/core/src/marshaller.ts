@@ -49,6 +49,8 @@ export const jsonMarshaller: Marshaller = {
   objectToBuffer(obj: unknown): Uint8Array {
     if (typeof obj === 'string' && (obj as unknown as WellFormed).isWellFormed()) return withTag(Tag.String, obj);
     if (obj === undefined) return new Uint8Array([Tag.Undefined]);
+    // A finite number other than -0 is its own JSON text (JSON.stringify writes String(n)).
+    if (typeof obj === 'number' && obj - obj === 0 && (obj !== 0 || 1 / obj > 0)) return withTag(Tag.Json, String(obj));
     const kind = classify(obj, 0);
     if (kind === BAD) throw refusal();
     if (kind === JSON_SAFE) {
@@ -80,9 +82,9 @@ export const jsonMarshaller: Marshaller = {
           if (length === 1) return undefined;
           break;
         case Tag.String:
-          return decoder.decode(buf.subarray(offset + 1, offset + length));
+          return decodeUtf8(buf, offset + 1, offset + length);
         case Tag.Json:
-          return JSON.parse(decoder.decode(buf.subarray(offset + 1, offset + length)));
+          return JSON.parse(decodeUtf8(buf, offset + 1, offset + length));
         case Tag.Structured:
           return deserialize(buf.subarray(offset + 1, offset + length));
       }
@@ -291,7 +293,39 @@ function refusal(): TsgroupsError {
   );
 }
 
+/** Up to this many characters, text is tried as ASCII by hand: cheaper than a call into Node's encoder for the short texts of RPCs. */
+const SHORT_TEXT = 64;
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+
+/** The UTF-8 text of `buf[start, end)`; throws on malformed UTF-8. */
+function decodeUtf8(buf: Uint8Array, start: number, end: number): string {
+  if (end - start <= SHORT_TEXT) {
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      if (buf[i]! > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    // ASCII is valid UTF-8 and reads the same as Latin-1.
+    if (ascii) return latin1Slice.call(buf, start, end);
+  }
+  return decoder.decode(buf.subarray(start, end));
+}
+
 function withTag(tag: Tag, text: string): Uint8Array {
+  const len = text.length;
+  if (len <= SHORT_TEXT) {
+    const out = Buffer.allocUnsafe(1 + len);
+    out[0] = tag;
+    let i = 0;
+    for (; i < len; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0x7f) break;
+      out[i + 1] = c;
+    }
+    if (i === len) return out;
+  }
   // The exact size, then one encoding pass into a buffer that is not zero-filled (small ones
   // come from Node's pool): about twice as fast as encodeInto() into a worst-case array.
   const n = Buffer.byteLength(text, 'utf8');

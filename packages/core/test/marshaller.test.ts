@@ -208,6 +208,26 @@ describe('the default marshaller gives back what it accepts', () => {
     expect(jsonMarshaller.objectToBuffer({ a: [NaN] })[0]).toBe(3);
     expect(jsonMarshaller.objectToBuffer(undefined)).toEqual(new Uint8Array([0]));
   });
+
+  test('short texts and numbers (written and read without Node encoder for ASCII) keep the same bytes and values', () => {
+    const utf8 = (tag: number, text: string) => [tag, ...new TextEncoder().encode(text)];
+    const texts = ['', 'ping', 'x'.repeat(64), 'x'.repeat(65), 'héllo', '日本', '😀', `${'a'.repeat(63)}é`, `é${'a'.repeat(70)}`];
+    for (const s of texts) {
+      expect(Array.from(jsonMarshaller.objectToBuffer(s))).toEqual(utf8(1, s));
+      expect(roundTrip(s)).toBe(s);
+      expect(Array.from(jsonMarshaller.objectToBuffer([s]))).toEqual(utf8(2, JSON.stringify([s])));
+      expect(roundTrip({ s })).toEqual({ s });
+    }
+    for (const n of [0, 1, -1, 0.1, -2.5e-7, 1e21, 2 ** 53, Number.MAX_VALUE, Number.MIN_VALUE]) {
+      expect(Array.from(jsonMarshaller.objectToBuffer(n))).toEqual(utf8(2, JSON.stringify(n)));
+      expect(roundTrip(n)).toBe(n);
+    }
+    for (const n of [-0, NaN, Infinity]) expect(Object.is(roundTrip(n), n)).toBe(true);
+    // Malformed UTF-8 is refused in a short payload as in a long one.
+    for (const bytes of [[1, 0x61, 0xc3], [2, 0x22, 0xed, 0xa0, 0x80, 0x22], [1, ...Array(80).fill(0x61), 0xff]]) {
+      expect(() => jsonMarshaller.objectFromBuffer(new Uint8Array(bytes), 0, bytes.length)).toThrow(expect.objectContaining({ code: 'ERR_MARSHALLING' }));
+    }
+  });
 });
 
 describe('the default marshaller refuses what it cannot carry, naming where it is', () => {
