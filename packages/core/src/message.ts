@@ -9,6 +9,14 @@ const EMPTY = new Uint8Array(0);
 const NO_VALUE: unique symbol = Symbol('no value');
 /** An address field in a datagram: tag, length (16) and the 16 bytes. */
 const ADDRESS_FIELD_SIZE = 18;
+/** `Message.h0id` when the message has no header (protocol ids are positive). */
+const NO_HEADER = -1;
+
+/** Bytes of a header in a datagram: a WireHeader { uint32 id = 1; bytes header = 2; } inside a length-delimited field. */
+function headerFieldSize(id: number, header: unknown): number {
+  const inner = 1 + uint32Size(id) + 1 + delimitedSize(HeaderRegistry.sizeOf(id, header));
+  return 1 + delimitedSize(inner);
+}
 
 /**
  * A message: destination (null = every member), source (filled in by the transport), flags,
@@ -28,6 +36,12 @@ export class Message {
   private off = 0;
   private len = 0;
   /**
+   * The last {@link size} without a source field, with the flags it was computed for:
+   * `size << 8 | flags` (-1: none). The transport sizes every message when it bundles it and
+   * again when it encodes the datagram; headers and payload reset it, the flags are compared.
+   */
+  private sizeMemo = -1;
+  /**
    * The value given to the constructor: a message built before it knows its channel is
    * marshalled by the channel's marshaller at `send` ({@link marshalWith}), or with
    * {@link marshaller} (default JSON) when its payload is read before that.
@@ -35,14 +49,16 @@ export class Message {
   private value: unknown = NO_VALUE;
   /** The marshaller whose bytes for {@link value} are in the payload (null: not marshalled yet). */
   private valueMarshaller: Marshaller | null = null;
-  // Flat list [id0, header0, id1, header1, ...]: messages carry few headers, a scan beats a Map.
-  private hdrs: unknown[] | null = null;
   /**
-   * Bit `id & 31` set for each header id present (more ids than bits share one): a protocol
-   * asks every message for its header, and nearly every answer is "none", found here without
-   * looking at the list. Never a bit too few; it may have one too many after a removal.
+   * The first header, in the message itself (`NO_HEADER`: none): nearly every message carries
+   * one header (its reliable protocol's), and a list for it would cost two more objects per
+   * message, three with the transport's loopback copy. A protocol asks every message for its
+   * header, and nearly every answer ("none") is then one comparison.
    */
-  private hmask = 0;
+  private h0id = NO_HEADER;
+  private h0: unknown = undefined;
+  // The other headers, a flat list [id1, header1, id2, header2, ...] (null: none): few, so a scan beats a Map.
+  private hdrs: unknown[] | null = null;
 
   /**
    * @param dest the receiver, or null for all members
@@ -91,6 +107,7 @@ export class Message {
       throw new RangeError(`payload range [${offset}, ${offset + length}) is outside a buffer of ${buf.length} bytes`);
     }
     this.buf = buf;
+    this.sizeMemo = -1;
     this.off = offset;
     this.len = length;
     this.value = NO_VALUE;
@@ -160,6 +177,7 @@ export class Message {
   private encodeValue(marshaller: Marshaller): void {
     const bytes = marshaller.objectToBuffer(this.value);
     this.buf = bytes;
+    this.sizeMemo = -1;
     this.off = 0;
     this.len = bytes.length;
     this.valueMarshaller = marshaller;
@@ -167,10 +185,15 @@ export class Message {
 
   // ---- headers (for protocols) ----
   putHeader(protocolId: number, header: unknown): this {
+    this.sizeMemo = -1;
+    if (this.h0id === protocolId || this.h0id === NO_HEADER) {
+      this.h0id = protocolId;
+      this.h0 = header;
+      return this;
+    }
     const h = this.hdrs;
-    this.hmask |= 1 << (protocolId & 31);
     if (h === null) {
-      // Most messages carry one header: an array of exactly two (a push onto [] would allocate room for 17).
+      // An array of exactly two (a push onto [] would allocate room for 17).
       this.hdrs = [protocolId, header];
       return this;
     }
@@ -184,21 +207,32 @@ export class Message {
     return this;
   }
   getHeader<H = unknown>(protocolId: number): H | undefined {
-    if ((this.hmask & (1 << (protocolId & 31))) === 0) return undefined;
+    if (this.h0id === protocolId) return this.h0 as H;
     const h = this.hdrs;
     if (h === null) return undefined;
     for (let i = 0; i < h.length; i += 2) if (h[i] === protocolId) return h[i + 1] as H;
     return undefined;
   }
   removeHeader(protocolId: number): boolean {
+    this.sizeMemo = -1;
     const h = this.hdrs;
+    if (this.h0id === protocolId) {
+      // The next header, if any, moves up: the order stays the order of insertion.
+      if (h === null) {
+        this.h0id = NO_HEADER;
+        this.h0 = undefined;
+      } else {
+        this.h0id = h[0] as number;
+        this.h0 = h[1];
+        this.hdrs = h.length > 2 ? h.slice(2) : null;
+      }
+      return true;
+    }
     if (h === null) return false;
     for (let i = 0; i < h.length; i += 2) {
       if (h[i] === protocolId) {
-        h.splice(i, 2);
-        let mask = 0;
-        for (let j = 0; j < h.length; j += 2) mask |= 1 << ((h[j] as number) & 31);
-        this.hmask = mask;
+        if (h.length === 2) this.hdrs = null;
+        else h.splice(i, 2);
         return true;
       }
     }
@@ -209,20 +243,31 @@ export class Message {
    * test, for a scan over many messages (see {@link MessageBatch.mayHaveHeader}).
    */
   mayHaveHeader(protocolId: number): boolean {
-    return (this.hmask & (1 << (protocolId & 31))) !== 0;
+    return this.h0id === protocolId || this.hdrs !== null;
   }
   numHeaders(): number {
-    return this.hdrs === null ? 0 : this.hdrs.length >> 1;
+    return this.h0id === NO_HEADER ? 0 : this.hdrs === null ? 1 : 1 + (this.hdrs.length >> 1);
+  }
+  /** The id of the `i`-th header (insertion order, `0 <= i < numHeaders()`): with {@link headerAt}, a walk over the headers without a callback. */
+  headerIdAt(i: number): number {
+    return i === 0 ? this.h0id : (this.hdrs![(i - 1) * 2] as number);
+  }
+  /** The `i`-th header (see {@link headerIdAt}). */
+  headerAt(i: number): unknown {
+    return i === 0 ? this.h0 : this.hdrs![(i - 1) * 2 + 1];
   }
   /** Calls `fn(protocolId, header)` for each header in insertion order. */
   forEachHeader(fn: (protocolId: number, header: unknown) => void): void {
+    if (this.h0id === NO_HEADER) return;
+    fn(this.h0id, this.h0);
     const h = this.hdrs;
     if (h === null) return;
     for (let i = 0; i < h.length; i += 2) fn(h[i] as number, h[i + 1]);
   }
-  /** Internal: the flat header list, for the codec. */
+  /** The headers as a flat list [id0, header0, id1, header1, ...] (a new array), or null if there are none. */
   rawHeaders(): readonly unknown[] | null {
-    return this.hdrs;
+    if (this.h0id === NO_HEADER) return null;
+    return this.hdrs === null ? [this.h0id, this.h0] : [this.h0id, this.h0, ...this.hdrs];
   }
 
   /**
@@ -238,9 +283,10 @@ export class Message {
     else m.setArray(this.buf, this.off, this.len);
     m.value = this.value;
     m.valueMarshaller = this.valueMarshaller;
-    if (copyHeaders && this.hdrs !== null) {
-      m.hdrs = this.hdrs.slice();
-      m.hmask = this.hmask;
+    if (copyHeaders) {
+      m.h0id = this.h0id;
+      m.h0 = this.h0;
+      if (this.hdrs !== null) m.hdrs = this.hdrs.slice();
     }
     return m;
   }
@@ -255,21 +301,22 @@ export class Message {
    */
   size(sender: Address | null = this.src): number {
     if (this.value !== NO_VALUE && this.valueMarshaller === null) this.encodeValue(this.marshaller ?? jsonMarshaller);
+    const noSrcField = this.src === null || this.src === sender;
+    const memo = this.sizeMemo;
+    if (noSrcField && memo >= 0 && (memo & 0xff) === this.flags) return memo >>> 8;
     let body = 0;
     const flags = this.flags & ~TRANSIENT_FLAGS;
     if (flags !== 0) body += 1 + uint32Size(flags);
-    if (this.src !== null && this.src !== sender) body += ADDRESS_FIELD_SIZE;
-    const h = this.hdrs;
-    if (h !== null) {
-      for (let i = 0; i < h.length; i += 2) {
-        const id = h[i] as number;
-        // WireHeader { uint32 id = 1; bytes header = 2; } inside a length-delimited field.
-        const inner = 1 + uint32Size(id) + 1 + delimitedSize(HeaderRegistry.sizeOf(id, h[i + 1]));
-        body += 1 + delimitedSize(inner);
-      }
+    if (!noSrcField) body += ADDRESS_FIELD_SIZE;
+    if (this.h0id !== NO_HEADER) {
+      body += headerFieldSize(this.h0id, this.h0);
+      const h = this.hdrs;
+      if (h !== null) for (let i = 0; i < h.length; i += 2) body += headerFieldSize(h[i] as number, h[i + 1]);
     }
     if (this.len > 0) body += 1 + delimitedSize(this.len);
-    return 1 + delimitedSize(body);
+    const size = 1 + delimitedSize(body);
+    if (noSrcField && this.flags >= 0 && this.flags <= 0xff && size < 0x800000) this.sizeMemo = (size << 8) | this.flags;
+    return size;
   }
 
   isOOB(): boolean {
@@ -280,7 +327,7 @@ export class Message {
     const parts = [`dst: ${this.dest ?? '<all>'}`, `src: ${this.src ?? '<null>'}`,
       this.value !== NO_VALUE && this.valueMarshaller === null ? 'a value not marshalled yet' : `${this.len} bytes`];
     if (this.flags) parts.push(`flags=${flagsToString(this.flags)}`);
-    if (this.hdrs) {
+    if (this.h0id !== NO_HEADER) {
       const names: string[] = [];
       this.forEachHeader((id) => names.push(HeaderRegistry.nameOf(id) ?? String(id)));
       parts.push(`hdrs: ${names.join(',')}`);

@@ -193,19 +193,17 @@ function writeMessageBody(w: Writer, msg: Message, sender: Address): void {
   const flags = msg.flags & ~TRANSIENT_FLAGS;
   if (flags !== 0) w.uint32(M_FLAGS).uint32(flags);
   if (msg.src !== null && msg.src !== sender) w.uint32(M_SRC).bytes(msg.src.bytes);
-  const hdrs = msg.rawHeaders();
-  if (hdrs !== null) {
-    for (let i = 0; i < hdrs.length; i += 2) {
-      const id = hdrs[i] as number;
-      const codec = HeaderRegistry.get(id);
-      if (codec === undefined) throw new TsgroupsError('ERR_PROTOCOL_REGISTRY', `no header codec registered for protocol id ${id}`);
-      w.uint32(M_HEADERS).fork();
-      w.uint32(H_ID).uint32(id);
-      w.uint32(H_HEADER).fork();
-      codec.encode(hdrs[i + 1], w);
-      w.ldelim();
-      w.ldelim();
-    }
+  const nh = msg.numHeaders();
+  for (let i = 0; i < nh; i++) {
+    const id = msg.headerIdAt(i);
+    const codec = HeaderRegistry.get(id);
+    if (codec === undefined) throw new TsgroupsError('ERR_PROTOCOL_REGISTRY', `no header codec registered for protocol id ${id}`);
+    w.uint32(M_HEADERS).fork();
+    w.uint32(H_ID).uint32(id);
+    w.uint32(H_HEADER).fork();
+    codec.encode(msg.headerAt(i), w);
+    w.ldelim();
+    w.ldelim();
   }
   const len = msg.getLength();
   if (len > 0) {
@@ -381,11 +379,30 @@ function decodeHeaderBody(r: Reader, id: number, len: number, end: number): unkn
   return h;
 }
 
+/**
+ * The addresses decoded last, by the low 3 bits of their last byte: nearly every datagram
+ * comes from one of a few members, and comparing 16 bytes costs less than Address.fromBytes
+ * (a 16-character key built and looked up). Weak, as the interning is: a cached address of a
+ * member long gone may still be collected.
+ */
+const recentAddresses: (WeakRef<Address> | undefined)[] = new Array<WeakRef<Address> | undefined>(8).fill(undefined);
+
 function readAddress(r: Reader): Address {
   const len = r.uint32();
-  if (len !== 16 || r.pos + 16 > r.len) throw new RangeError('an address takes 16 bytes');
-  const a = Address.fromBytes(r.buf, r.pos);
-  r.pos += 16;
+  const buf = r.buf;
+  const at = r.pos;
+  if (len !== 16 || at + 16 > r.len) throw new RangeError('an address takes 16 bytes');
+  r.pos = at + 16;
+  const slot = buf[at + 15]! & 7;
+  const cached = recentAddresses[slot]?.deref();
+  if (cached !== undefined) {
+    const b = cached.bytes;
+    let i = 0;
+    while (i < 16 && b[i] === buf[at + i]) i++;
+    if (i === 16) return cached;
+  }
+  const a = Address.fromBytes(buf, at);
+  recentAddresses[slot] = new WeakRef(a);
   return a;
 }
 
