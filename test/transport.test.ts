@@ -24,6 +24,30 @@ test('messages sent in one turn of the event loop leave as one datagram per dest
   expect(got.filter((n) => n > 0)).toEqual(Array.from({ length: 49 }, (_, i) => i + 1));
 });
 
+test("the bundle leaves once the turn's microtasks are done: sends from promise continuations join it, and it is out before the next immediate", async () => {
+  members = await startCluster(2);
+  const [a, b] = members.map((m) => m.channel) as [Channel, Channel];
+  const t = transportOf(a);
+  // A turn of our own: nothing of the cluster's start is waiting for its end.
+  await new Promise((r) => setTimeout(r, 5));
+  const before = t.stats.datagramsSent;
+  let atImmediate = -1;
+  const immediate = new Promise<void>((resolve) =>
+    setImmediate(() => {
+      atImmediate = t.stats.datagramsSent - before;
+      resolve();
+    }),
+  );
+  void a.send(b.getAddress(), 1);
+  await Promise.resolve();
+  void a.send(b.getAddress(), 2); // a continuation, as an RPC's next request after an answer
+  await immediate;
+  expect(atImmediate).toBe(1);
+  await waitUntil(() => members[1]!.rec.messages.length === 2, 2000);
+  expect(t.stats.datagramsSent - before).toBe(1);
+  expect(members[1]!.rec.objects<number>()).toEqual([1, 2]);
+});
+
 test('a bundle never exceeds max_bundle_size: big bursts are split', async () => {
   members = await startCluster(2);
   const [a] = members.map((m) => m.channel) as [Channel, Channel];

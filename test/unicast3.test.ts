@@ -162,6 +162,25 @@ describe('UNICAST3', () => {
     expect(receivedFrom(members[1]!, a.getAddress()!)).toEqual(range(0, 5000));
   });
 
+  test('acks: a trickle of messages, one per turn, shares a delayed ack; a burst is acknowledged too; nothing stays unacknowledged', async () => {
+    members = await startCluster(2, u3Stack({ xmit_interval: 2000 }));
+    const [a, b] = chans() as [Channel, Channel];
+    await waitUntil(() => u3(a).getUnackedCount() === 0 && u3(b).getUnackedCount() === 0, 5000, 'the join acknowledged');
+    const acksBefore = u3(b).stats.acksSent;
+    for (let i = 0; i < 10; i++) {
+      void a.send(b.getAddress(), i);
+      // Each arrives in a turn of its own.
+      await waitUntil(() => receivedFrom(members[1]!, a.getAddress()!).length === i + 1, 5000, `message ${i}`);
+    }
+    await waitUntil(() => u3(a).getUnackedCount() === 0, 5000, 'the trickle acknowledged');
+    // Not an ack per message (it was before): the delay gathers them.
+    expect(u3(b).stats.acksSent - acksBefore).toBeLessThan(10);
+    for (let i = 10; i < 60; i++) void a.send(b.getAddress(), i);
+    await waitUntil(() => receivedFrom(members[1]!, a.getAddress()!).length === 60 && u3(a).getUnackedCount() === 0, 5000, 'the burst acknowledged');
+    expect(receivedFrom(members[1]!, a.getAddress()!)).toEqual(range(0, 60));
+    expect(u3(a).stats.xmitsSent).toBe(0); // no sender resent for want of an ack
+  });
+
   test('multicasts, NO_RELIABILITY unicasts and messages to oneself pass through untouched', async () => {
     members = await startCluster(2, u3Stack());
     const [a, b] = chans() as [Channel, Channel];

@@ -57,6 +57,14 @@ const STRANGER_MAX_AHEAD = 1024;
 const MAX_HELD = 512;
 /** Xmit ticks a CONN_CHECK is repeated (a lost check or answer) before the new conn id is refused. */
 const MAX_CHECK_TICKS = 8;
+/**
+ * Messages from one sender since its last ack from which the ack goes at the end of the turn;
+ * below it the ack waits up to the ack delay (a sequential RPC's request and answer then travel
+ * without an ack each: the ack is a message to encode, send and decode, and alone a datagram).
+ */
+const ACK_THRESHOLD = 16;
+/** The longest an ack waits (ms); at most a quarter of xmitInterval, so no sender resends for want of it. */
+const MAX_ACK_DELAY = 50;
 
 /** Sender side: what this member sent to one destination and that was not acknowledged yet. */
 class SendConn {
@@ -76,6 +84,8 @@ class SendConn {
 /** Receiver side: one sender's connection as this member receives it (delivered messages are not kept). */
 class RecvWin extends SeqnoTable<Message> {
   ackPending = false;
+  /** Messages received since the last ack was sent. */
+  sinceAck = 0;
   closeAt = 0;
   /**
    * Another conn id seen from the peer while this connection is open (0: none): the peer
@@ -103,7 +113,10 @@ class RecvWin extends SeqnoTable<Message> {
  * Each unicast (not NO_RELIABILITY, not to oneself) carries a seqno of the connection to its
  * destination. The sender keeps a message until the receiver acknowledges it; the receiver
  * delivers each sender's messages in order (OOB ones at once), drops duplicates and
- * acknowledges cumulatively, at most once per event-loop turn per sender. Every
+ * acknowledges cumulatively: at the end of the turn once ACK_THRESHOLD messages (or a duplicate,
+ * a resend that says an ack was lost) came from a sender since its last ack, otherwise after a
+ * short delay (a quarter of `xmitInterval`, at most 50 ms), so that a trickle of messages, an
+ * RPC's requests and answers, goes without an ack message each. Every
  * `xmitInterval`, receivers ask for the gaps they see (XMIT_REQ) and senders resend their
  * highest unacknowledged message if the oldest is older than an interval, so that a lost tail
  * is noticed. A sender asked for seqnos it already purged answers FIRST_SEQNO, which moves the
@@ -147,6 +160,8 @@ export class UNICAST3 extends Protocol {
   /** Windows that received something this turn: each acknowledges once, at the end of the turn. */
   private ackQueue: RecvWin[] = [];
   private ackTask: EndOfTurnTask | null = null;
+  /** Sends the acks below ACK_THRESHOLD after the ack delay (null: none scheduled). */
+  private delayedAckTask: ScheduledTask | null = null;
 
   readonly stats = {
     msgsSent: 0,
@@ -183,6 +198,8 @@ export class UNICAST3 extends Protocol {
     this.task?.cancel();
     this.task = null;
     this.ackTask?.cancel();
+    this.delayedAckTask?.cancel();
+    this.delayedAckTask = null;
     this.sendConns.clear();
     this.recvWins.clear();
     this.strangers.clear();
@@ -306,9 +323,10 @@ export class UNICAST3 extends Protocol {
       win.raiseHighestReceived(h.seqno); // the gap is asked for; FIRST_SEQNO moves the window if it is real
       return false;
     }
-    this.needAck(win);
     const r = win.add(h.seqno, msg, (msg.flags & Flag.OOB) !== 0);
     if (r === SeqnoAdd.DUPLICATE) this.stats.duplicatesDropped++;
+    // A duplicate is a resend: the sender missed an ack, so it gets one at once.
+    this.needAck(win, r === SeqnoAdd.DUPLICATE);
     // TOO_FAR: the window noted it, so the gap below it is asked for; it is resent later.
     return r === SeqnoAdd.DELIVER;
   }
@@ -381,7 +399,7 @@ export class UNICAST3 extends Protocol {
     }
     w.unconfirmed = [];
     this.deliverUp(nw);
-    this.needAck(nw);
+    this.needAck(nw, true);
   }
 
   private refusePending(w: RecvWin, why: string): void {
@@ -436,12 +454,22 @@ export class UNICAST3 extends Protocol {
   }
 
   // ---- acknowledgements ----
-  private needAck(win: RecvWin): void {
-    if (win.ackPending) return;
-    win.ackPending = true;
-    this.ackQueue.push(win);
-    this.ackTask?.request();
+  /** `win` received a message: its ack goes at the end of the turn (`now`, or past ACK_THRESHOLD) or after the ack delay. */
+  private needAck(win: RecvWin, now = false): void {
+    if (!win.ackPending) {
+      win.ackPending = true;
+      this.ackQueue.push(win);
+    }
+    if (now || ++win.sinceAck >= ACK_THRESHOLD) this.ackTask?.request();
+    else if (this.delayedAckTask === null && this.running) {
+      this.delayedAckTask = this.timer.schedule(Math.min(MAX_ACK_DELAY, this.xmitInterval / 4), this.onAckDelay);
+    }
   }
+
+  private readonly onAckDelay = (): void => {
+    this.delayedAckTask = null;
+    this.flushAcks();
+  };
 
   private readonly flushAcks = (): void => {
     const q = this.ackQueue;
@@ -449,6 +477,7 @@ export class UNICAST3 extends Protocol {
     if (!this.running) return;
     for (const w of q) {
       w.ackPending = false;
+      w.sinceAck = 0;
       if (this.recvWins.get(w.peer) !== w) continue;
       this.sendControl(w.peer, { type: T.ACK, seqno: w.highestDelivered, connId: w.connId, missing: null });
       this.stats.acksSent++;

@@ -67,7 +67,8 @@ export function resolveTransportBindAddr(element: string, value: string, source 
  * The base of every transport (the bottom protocol). It owns what all transports share:
  *
  * - **Bundling**: messages sent in the same turn of the event loop go out as one datagram per
- *   destination, up to `maxBundleSize` bytes, when the turn ends (an end-of-turn task on the channel's scheduler). No timer:
+ *   destination, up to `maxBundleSize` bytes, when the turn ends (an end-of-turn task on the channel's scheduler, run as
+ *   soon as the turn's microtasks are done, with the other end-of-turn tasks such as acks). No timer:
  *   a lone message leaves at once after the turn, so RPCs are never delayed. Sizes are exact
  *   (each header codec reports its size): no datagram is ever larger than `maxBundleSize`.
  * - **Too large**: a message that cannot fit one datagram on its own is dropped, counted
@@ -612,8 +613,26 @@ export abstract class Transport extends Protocol implements MessageSizeLimit {
   }
 
   private scheduleFlush(): void {
-    (this.flushTask ??= this.timer.endOfTurnTask(this.onFlush)).request();
+    const task = (this.flushTask ??= this.timer.endOfTurnTask(this.onFlush));
+    if (task.pending) return;
+    task.request();
+    // The turn's work is over once its microtasks are (an answer's continuations send the next
+    // request): flush then, with the acks requested before, instead of one loop phase later.
+    if (!this.flushSoonQueued) {
+      this.flushSoonQueued = true;
+      queueMicrotask(this.afterMicrotasks);
+    }
   }
+
+  private flushSoonQueued = false;
+  /** A tick queued from a microtask runs once the microtask queue is empty. */
+  private readonly afterMicrotasks = (): void => {
+    process.nextTick(this.flushSoon);
+  };
+  private readonly flushSoon = (): void => {
+    this.flushSoonQueued = false;
+    if (this.flushTask?.pending === true) this.timer.runEndOfTurnTasks();
+  };
 
   private readonly onFlush = (): void => {
     if (this.running) this.flush();
