@@ -1,4 +1,4 @@
-import { type Address, type Channel, ChannelStateError, Flag, type Message, TsgroupsError, type View } from '@tsgroups/core';
+import { type Address, type Channel, ChannelStateError, Flag, type Message, type Response, TsgroupsError, type View } from '@tsgroups/core';
 import { SuspectedError } from './errors.js';
 import { RequestCorrelator } from './request-correlator.js';
 import { RequestOptions, type RequestOptionsInit } from './request-options.js';
@@ -76,20 +76,19 @@ export class MessageDispatcher {
    * @throws SuspectedError when the destination left or was suspected first
    * @throws TsgroupsError `ERR_BAD_ARGUMENT` when `msg` has no destination
    */
-  async sendMessage<T = unknown>(msg: Message, opts?: RequestOptions | RequestOptionsInit): Promise<T> {
-    const dest = msg.dest;
-    if (dest === null) throw new TsgroupsError('ERR_BAD_ARGUMENT', 'sendMessage: the message needs a destination (castMessage sends to several)');
-    const o = RequestOptions.from(opts);
-    this.viewOrThrow();
-    if (o.mode === ResponseMode.GET_NONE) {
-      await this.correlator.sendOneWay([dest], msg, o, true);
-      return undefined as T;
+  sendMessage<T = unknown>(msg: Message, opts?: RequestOptions | RequestOptionsInit): Promise<T> {
+    // Not async: a sequential caller's every call goes through here, and each await is a turn
+    // of the microtask queue between the answer and the next request. Errors still reject.
+    try {
+      const dest = msg.dest;
+      if (dest === null) throw new TsgroupsError('ERR_BAD_ARGUMENT', 'sendMessage: the message needs a destination (castMessage sends to several)');
+      const o = RequestOptions.from(opts);
+      this.viewOrThrow();
+      if (o.mode === ResponseMode.GET_NONE) return this.correlator.sendOneWay([dest], msg, o, true).then(nothing<T>);
+      return this.correlator.sendRequest([dest], msg, o, true, 'reject').then(onlyResult<T>);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const responses = await this.correlator.sendRequest([dest], msg, o, true, 'reject');
-    const r = responses.get(dest)!;
-    if (r.error !== undefined) throw r.error;
-    if (r.suspected) throw new SuspectedError(dest, 'sendMessage');
-    return r.value as T;
   }
 
   /** Calls waiting for answers now (each is freed when it completes, times out or is aborted). */
@@ -123,6 +122,20 @@ export class MessageDispatcher {
     }
     return view;
   }
+}
+
+function nothing<T>(): T {
+  return undefined as T;
+}
+
+/** The result of a call to one member: its value, or what it failed with. */
+function onlyResult<T>(responses: Map<Address, Response<unknown>>): T {
+  for (const [dest, r] of responses) {
+    if (r.error !== undefined) throw r.error;
+    if (r.suspected) throw new SuspectedError(dest, 'sendMessage');
+    return r.value as T;
+  }
+  throw new TsgroupsError('ERR_BAD_ARGUMENT', 'sendMessage: no response entry'); // never: the call had one destination
 }
 
 /** The members to send to: `dests` (or the view), without duplicates and the exclusion list. */

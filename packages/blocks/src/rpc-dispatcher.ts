@@ -90,11 +90,13 @@ export class RpcDispatcher<S extends object = object> extends MessageDispatcher 
   }
 
   private callMessage(dest: Address | null, method: string | number | MethodCall, args: readonly unknown[]): Message {
-    const call = method instanceof MethodCall ? method : new MethodCall(method, args);
-    if (typeof call.method !== 'string' && !Number.isInteger(call.method)) {
-      throw new TsgroupsError('ERR_BAD_ARGUMENT', `a method is a name or an integer id, got ${String(call.method)}`);
+    const call = method instanceof MethodCall ? method : null;
+    const m = call === null ? method : call.method;
+    if (typeof m !== 'string' && !Number.isInteger(m)) {
+      throw new TsgroupsError('ERR_BAD_ARGUMENT', `a method is a name or an integer id, got ${String(m)}`);
     }
-    return new Message(dest, call.toData());
+    // The wire form of a MethodCall (see MethodCall.toData), without making one per call.
+    return new Message(dest, call === null ? [m, args] : call.toData());
   }
 
   protected override handleRequest(msg: Message): unknown {
