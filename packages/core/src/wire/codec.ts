@@ -168,16 +168,17 @@ const MAX_SPARE_SIZES = 4096;
 
 /** @param size the message's exact size, `msg.size(sender)` */
 function encodeMessage(w: Writer, msg: Message, sender: Address, size: number): void {
-  // The size is exact, so the length goes first: a fork's ldelim would move the whole message,
-  // payload included, to make room for a length of more than one byte. If a header codec's
-  // size() is wrong, the message comes out another length and is written again with a fork.
+  // The size is exact, so every length goes before what it measures: a fork's ldelim would
+  // move the whole message, payload included, to make room for a length of more than one
+  // byte. If a header codec's size() is wrong, the message comes out another length and is
+  // written again with forks, which measure what is written.
   const start = w.pos;
-  w.uint32(T_MESSAGES).uint32(size - 1 - lengthPrefixSize(size - 1));
-  writeMessageBody(w, msg, sender);
+  field(w, T_MESSAGES, size - 1 - lengthPrefixSize(size - 1));
+  writeMessageBody(w, msg, sender, true);
   if (w.pos - start === size) return;
   w.pos = start;
   w.uint32(T_MESSAGES).fork();
-  writeMessageBody(w, msg, sender);
+  writeMessageBody(w, msg, sender, false);
   w.ldelim();
 }
 
@@ -188,28 +189,69 @@ function lengthPrefixSize(n: number): number {
   return p; // no exact fit (a wrong size()): the message comes out another length and is redone
 }
 
-/** A message's fields; `Message.size()` counts exactly these, plus the tag and length before them. */
-function writeMessageBody(w: Writer, msg: Message, sender: Address): void {
+/**
+ * Writes a one-byte `tag` and the varint `value` (below 2^32) straight into the writer's
+ * buffer. The datagram's buffer has its exact size (plus WRITE_SLACK), so one bounds check
+ * replaces the writer's reservation per call; past the end (a wrong size()), the writer grows it.
+ */
+function field(w: Writer, tag: number, value: number): void {
+  const buf = w.buf;
+  let pos = w.pos;
+  if (pos + 6 > buf.length) {
+    w.uint32(tag).uint32(value);
+    return;
+  }
+  buf[pos++] = tag;
+  while (value > 127) {
+    buf[pos++] = (value & 127) | 128;
+    value >>>= 7;
+  }
+  buf[pos++] = value;
+  w.pos = pos;
+}
+
+/**
+ * A message's fields; `Message.size()` counts exactly these, plus the tag and length before them.
+ * @param exact whether header lengths are written from the codecs' size() (else measured with forks)
+ */
+function writeMessageBody(w: Writer, msg: Message, sender: Address, exact: boolean): void {
   const flags = msg.flags & ~TRANSIENT_FLAGS;
-  if (flags !== 0) w.uint32(M_FLAGS).uint32(flags);
+  if (flags !== 0) field(w, M_FLAGS, flags);
   if (msg.src !== null && msg.src !== sender) w.uint32(M_SRC).bytes(msg.src.bytes);
   const nh = msg.numHeaders();
   for (let i = 0; i < nh; i++) {
     const id = msg.headerIdAt(i);
     const codec = HeaderRegistry.get(id);
     if (codec === undefined) throw new TsgroupsError('ERR_PROTOCOL_REGISTRY', `no header codec registered for protocol id ${id}`);
-    w.uint32(M_HEADERS).fork();
-    w.uint32(H_ID).uint32(id);
-    w.uint32(H_HEADER).fork();
-    codec.encode(msg.headerAt(i), w);
-    w.ldelim();
-    w.ldelim();
+    const header = msg.headerAt(i);
+    if (exact) {
+      // WireHeader { uint32 id = 1; bytes header = 2; }, as Message.size() counts it.
+      const hs = HeaderRegistry.sizeOf(id, header);
+      field(w, M_HEADERS, 1 + varintSize(id) + 1 + varintSize(hs) + hs);
+      field(w, H_ID, id);
+      field(w, H_HEADER, hs);
+      codec.encode(header, w);
+    } else {
+      w.uint32(M_HEADERS).fork();
+      w.uint32(H_ID).uint32(id);
+      w.uint32(H_HEADER).fork();
+      codec.encode(header, w);
+      w.ldelim();
+      w.ldelim();
+    }
   }
   const len = msg.getLength();
   if (len > 0) {
     const arr = msg.getArray();
     const off = msg.getOffset();
-    w.uint32(M_PAYLOAD).bytes(off === 0 && len === arr.length ? arr : arr.subarray(off, off + len));
+    field(w, M_PAYLOAD, len);
+    const pos = w.pos;
+    if (pos + len <= w.buf.length) {
+      w.buf.set(off === 0 && len === arr.length ? arr : arr.subarray(off, off + len), pos);
+      w.pos = pos + len;
+    } else {
+      w.raw(arr.subarray(off, off + len));
+    }
   }
 }
 
