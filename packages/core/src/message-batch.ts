@@ -46,6 +46,16 @@ export class MessageBatch implements Iterable<Message> {
     }
     return false;
   }
+  /** The payload bytes of the batch's messages, those with any of the flags `skipFlags` left out. */
+  payloadBytes(skipFlags = 0): number {
+    const m = this.msgs;
+    let n = 0;
+    for (let i = 0; i < m.length; i++) {
+      const msg = m[i];
+      if (msg != null && (msg.flags & skipFlags) === 0) n += msg.getLength();
+    }
+    return n;
+  }
   /** Removes every message for which `pred` returns true; returns how many were removed. */
   removeIf(pred: (msg: Message) => boolean): number {
     let removed = 0;

@@ -64,6 +64,20 @@ describe('MessageBatch.mayHaveHeader', () => {
   });
 });
 
+describe('MessageBatch.payloadBytes', () => {
+  test('sums the payload lengths, leaving out messages with any of the given flags and removed ones', () => {
+    const a = new Message(null, new Uint8Array(10));
+    const b = new Message(null, new Uint8Array(20)).setFlag(Flag.NO_FC);
+    const c = new Message(null, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])).setArray(new Uint8Array(8), 2, 5);
+    const batch = new MessageBatch(sender, null, true, [a, b, c, new Message(null)]);
+    expect(batch.payloadBytes()).toBe(35);
+    expect(batch.payloadBytes(Flag.NO_FC)).toBe(15);
+    expect(batch.payloadBytes(Flag.NO_FC | Flag.OOB)).toBe(15);
+    batch.remove(a);
+    expect(batch.payloadBytes(Flag.NO_FC)).toBe(5);
+  });
+});
+
 describe('the memo of Message.size()', () => {
   test('follows headers, payload and flags, and the source field', () => {
     // A copy starts without a memo: its size is computed afresh.

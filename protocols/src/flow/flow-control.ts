@@ -312,10 +312,17 @@ export abstract class FlowControl extends Protocol {
   }
 
   override upBatch(batch: MessageBatch): void {
-    this.scanCounts = batch.multicast === this.countsMulticasts && batch.sender !== this.localAddress;
-    this.scanBytes = 0;
-    batch.removeIf(this.scan);
-    const bytes = this.scanBytes;
+    const counts = batch.multicast === this.countsMulticasts && batch.sender !== this.localAddress;
+    let bytes = 0;
+    if (batch.mayHaveHeader(this.id)) {
+      this.scanCounts = counts;
+      this.scanBytes = 0;
+      batch.removeIf(this.scan);
+      bytes = this.scanBytes;
+    } else if (counts) {
+      // No credit message in the batch (nearly always): only the bytes to count.
+      bytes = batch.payloadBytes(Flag.NO_FC);
+    }
     try {
       if (!batch.isEmpty()) this.upProt.upBatch(batch);
     } finally {
