@@ -1,4 +1,4 @@
-import { Address, type AnyEvent, Digest, type DownResult, Event, EventType, Message, type MessageBatch, Protocol, ProtocolStack, STABLE, View, ViewId } from 'tsgroups';
+import { Address, type AnyEvent, Digest, type DownResult, Event, EventType, Message, MessageBatch, Protocol, ProtocolStack, STABLE, View, ViewId } from 'tsgroups';
 import { tsgroups } from '../protocols/src/generated/headers.js';
 import { digestToData } from '../protocols/src/reliable/digest-codec.js';
 
@@ -91,7 +91,18 @@ describe('STABLE', () => {
     for (let i = 0; i < 2; i++) stable.up(multicast(B, 1000));
     stack.timer.runEndOfTurnTasks();
     expect(below.gossipsSent()).toBe(1);
-    expect(above.delivered).toBe(11);
+    // Batches count the same, and a gossip in a batch is taken out of it.
+    stable.upBatch(new MessageBatch(C, null, true, Array.from({ length: 9 }, () => multicast(C, 1000))));
+    stack.timer.runEndOfTurnTasks();
+    expect(below.gossipsSent()).toBe(1);
+    const gossip = new Message(null);
+    gossip.src = C;
+    gossip.putHeader(STABLE.id, { type: GOSSIP, digest: [] });
+    stable.upBatch(new MessageBatch(C, null, true, [multicast(C, 1000), gossip, multicast(C, 1000)]));
+    stack.timer.runEndOfTurnTasks();
+    expect(below.gossipsSent()).toBe(2);
+    expect(stable.stats.gossipsReceived).toBe(1);
+    expect(above.delivered).toBe(11 + 9 + 2);
   });
 
   test('every report brings a stable digest from the latest report of each member: a member that gossips often purges without waiting for the others to gossip again', () => {

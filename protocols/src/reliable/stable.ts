@@ -77,7 +77,12 @@ export class STABLE extends Protocol {
   }
 
   override upBatch(batch: MessageBatch): void {
-    if (batch.removeIf(this.takeOrCount) > 0 && batch.isEmpty()) return;
+    if (batch.mayHaveHeader(this.id)) {
+      if (batch.removeIf(this.takeOrCount) > 0 && batch.isEmpty()) return;
+    } else if (batch.multicast) {
+      // No gossip in the batch (nearly always): only the bytes to count.
+      this.countReceived(batch.payloadBytes(Flag.NO_RELIABILITY));
+    }
     this.upProt.upBatch(batch);
   }
 
@@ -88,12 +93,14 @@ export class STABLE extends Protocol {
       this.handleOwnMessage(msg, h);
       return true;
     }
-    if (msg.dest === null && (msg.flags & Flag.NO_RELIABILITY) === 0) {
-      this.bytesSinceGossip += msg.getLength();
-      if (this.bytesSinceGossip >= this.maxBytes) this.gossipSoon?.request();
-    }
+    if (msg.dest === null && (msg.flags & Flag.NO_RELIABILITY) === 0) this.countReceived(msg.getLength());
     return false;
   };
+
+  private countReceived(bytes: number): void {
+    this.bytesSinceGossip += bytes;
+    if (this.bytesSinceGossip >= this.maxBytes) this.gossipSoon?.request();
+  }
 
   protected override viewChanged(view: View): void {
     this.view = view;
