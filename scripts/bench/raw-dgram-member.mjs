@@ -19,6 +19,9 @@ const IDLE_MS = 1000;
 const host = '127.0.0.1';
 // Sends awaited in batches: the socket's queue stays bounded, the loop still keeps it full.
 const BATCH = 32;
+// Node calls the callback of a send the kernel took at once through process.nextTick: without
+// a turn of the event loop between batches the whole sending would run before any receive.
+const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 const print = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
@@ -82,6 +85,7 @@ async function send() {
       }
     });
     sent += n;
+    await turn();
   }
   tSendEnd = performance.now();
   sendingDone = true;
