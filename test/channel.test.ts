@@ -118,6 +118,30 @@ describe('messaging', () => {
     expect(members[2]!.rec.messages.find((m) => m.getObject() === 'to-c')!.getSrc()).toBe(b.getAddress());
   });
 
+  test('a loop awaiting each send() lets the event loop run between bursts, and every message still arrives in order', async () => {
+    members = await startCluster(2);
+    const a = members[0]!.channel;
+    const N = 2000; // 1000 bytes each: 2 MB, several breaks of 256 KiB
+    let sent = 0;
+    // Without the breaks the whole loop would run in microtasks, before this callback.
+    let sentWhenTheLoopRan = -1;
+    setImmediate(() => (sentWhenTheLoopRan = sent));
+    for (; sent < N; sent++) {
+      const payload = Buffer.alloc(1000);
+      payload.writeUInt32BE(sent, 0);
+      await a.send(null, payload);
+    }
+    expect(sentWhenTheLoopRan).toBeGreaterThan(0);
+    expect(sentWhenTheLoopRan).toBeLessThan(N);
+    await waitUntil(() => members.every((m) => m.rec.messages.length === N), 5000, 'every message at both members');
+    for (const m of members) {
+      const first4 = (msg: Message) => new DataView(msg.getArray().buffer, msg.getArray().byteOffset + msg.getOffset(), 4).getUint32(0);
+      expect(m.rec.messages.map(first4)).toEqual(
+        Array.from({ length: N }, (_, i) => i),
+      );
+    }
+  });
+
   test('bytes, strings and JSON values arrive as sent; send(msg) keeps flags', async () => {
     members = await startCluster(2);
     const [a, b] = members.map((m) => m.channel) as [Channel, Channel];

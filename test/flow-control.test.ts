@@ -44,10 +44,14 @@ function received(m: Member, from: Address): number[] {
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** True if `p` has not settled yet (an already-resolved Promise wins the race). */
+/**
+ * Whether `p` still waits once the event loop had a turn: send() may settle a turn later without
+ * being held by flow control (a loop awaiting each send() gets a break every 256 KiB).
+ */
 async function isPending(p: Promise<unknown>): Promise<boolean> {
   const marker = {};
   try {
-    return (await Promise.race([p, Promise.resolve(marker)])) === marker;
+    return (await Promise.race([p, new Promise((resolve) => setImmediate(() => resolve(marker)))])) === marker;
   } catch {
     return false;
   }

@@ -57,6 +57,12 @@ export interface GetStateOptions {
 export const DEFAULT_STATE_TIMEOUT = 10_000;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/**
+ * Bytes sent without a break before send() lets the event loop run (see send()). 256 KiB: about
+ * four full datagrams, so the break rarely flushes a half-empty one, and well below what flow
+ * control lets a sender have outstanding (MFC's 4 MB, credited back after 40%).
+ */
+const SEND_YIELD_BYTES = 256 * 1024;
 
 interface MessageInterceptor {
   readonly headerId: number;
@@ -86,6 +92,9 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
 
   readonly stack: ProtocolStack;
   private state: ChannelState = 'unconnected';
+  /** Bytes sent since send() last let the event loop run, and the Promise of that break while it is pending. */
+  private bytesThisTurn = 0;
+  private sendYield: Promise<void> | null = null;
   private name: string | null = null;
   private address: Address | null = null;
   private cluster: string | null = null;
@@ -379,7 +388,11 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
    * Sends a message. `send(dest, data)`: `dest` null = every member; `data` is bytes (sent as
    * they are) or a value for the marshaller. `send(msg)` sends a prepared {@link Message}.
    * The Promise settles when the stack has taken the message (after flow control or RSVP
-   * when those apply), not when it is delivered.
+   * when those apply), not when it is delivered. When the stack takes it at once the Promise is
+   * settled already, except after every 256 KiB sent without a break: then it settles in the
+   * next turn of the event loop, so that a loop awaiting each send() lets the member receive
+   * (and credit the other senders) between its bursts instead of keeping the thread until its
+   * credits run out.
    */
   send(msg: Message): Promise<void>;
   send(dest: Address | null, data?: unknown): Promise<void>;
@@ -400,7 +413,17 @@ export class Channel extends EventEmitter<ChannelEvents> implements UpHandler {
       }
       if (msg.src === null) msg.src = this.address;
       const res = this.stack.down(msg);
-      return res === undefined ? RESOLVED : res;
+      if (res !== undefined) return res;
+      // A sender awaiting each send() in a loop would keep the thread to itself while credits
+      // last: let the event loop run (receive, credit the other senders) every so many bytes.
+      if ((this.bytesThisTurn += msg.getLength()) < SEND_YIELD_BYTES) return RESOLVED;
+      return (this.sendYield ??= new Promise<void>((resolve) =>
+        setImmediate(() => {
+          this.bytesThisTurn = 0;
+          this.sendYield = null;
+          resolve();
+        }),
+      ));
     } catch (err) {
       return Promise.reject(err);
     }
