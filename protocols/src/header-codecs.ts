@@ -33,7 +33,14 @@ export const fragHeaderCodec: HeaderCodec<FragHeaderProps> = {
 /** MFC's and UFC's `FcHeader {type, credits}`: on every credit request and replenishment. */
 export const fcHeaderCodec: HeaderCodec<FcHeaderProps> = {
   encode: (h, w) => FcHeader.encode(h, w),
-  decode: (r, length) => FcHeader.decode(r, length),
+  decode(r, length) {
+    const h = FcHeader.decode(r, length);
+    // protobufjs reads a uint64 as a Long object (also the default of an absent field): a number
+    // here, so the receiver does not convert it through a string (Number(long)) per credit message.
+    const c = h.credits as unknown;
+    if (typeof c === 'object' && c !== null) h.credits = (c as { toNumber(): number }).toNumber();
+    return h;
+  },
   size(h) {
     let n = h.type === null || h.type === undefined || h.type === 0 ? 0 : 1 + int32Size(h.type);
     const c = h.credits;
