@@ -28,7 +28,7 @@ transportComplianceSuite(
         t.mcastAddr = group.addr;
         t.mcastPort = group.port;
         t.ipTtl = 0;
-        t.mcastReceiveThread = true;
+        t.mcastReceiveThread = 'true';
         return t;
       },
       inject: (target: Transport, data: Uint8Array, multicast: boolean) =>

@@ -4,7 +4,8 @@
 // delivers every multicast exactly once, in order.
 import { createSocket, type Socket } from 'node:dgram';
 import { Worker } from 'node:worker_threads';
-import { Channel, crc32c, MulticastReceiveThread } from 'tsgroups';
+import { availableParallelism } from 'node:os';
+import { Channel, crc32c, MulticastReceiveThread, UDP } from 'tsgroups';
 import { closeAll, uniqueCluster, waitForSameView, waitUntil } from '../helpers/cluster.js';
 import { randomGroup, udpStack } from './udp-helpers.js';
 
@@ -164,6 +165,20 @@ describe('MulticastReceiveThread', () => {
     const t = thread({ group: group.addr, port: group.port, iface: '192.0.2.1' });
     await expect(t.start()).rejects.toThrow(/multicast receive thread/);
     await t.stop();
+  });
+});
+
+describe('mcast_receive_thread values', () => {
+  it('true and false; auto means a thread only where the machine has at least 4 cores', () => {
+    const udp = new UDP();
+    expect(udp.usesReceiveThread()).toBe(false);
+    for (const [v, want] of [['true', true], ['false', false], ['auto', availableParallelism() >= 4]] as const) {
+      udp.setValues({ mcast_receive_thread: v });
+      expect(udp.usesReceiveThread()).toBe(want);
+    }
+    udp.mcastReceiveThread = 'true';
+    expect(udp.usesReceiveThread()).toBe(true);
+    expect(() => udp.setValues({ mcast_receive_thread: 'sometimes' })).toThrow(/expected one of true, false, auto/);
   });
 });
 

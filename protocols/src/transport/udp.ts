@@ -1,5 +1,6 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
+import { availableParallelism } from 'node:os';
 import {
   type Address,
   ConfigError,
@@ -72,8 +73,10 @@ export class UDP extends NetworkTransport {
     mcastRecvBufSize: { type: 'size', max: MAX_SOCKET_BUFFER, description: 'Receive buffer of the multicast socket (0: OS default)' },
     mcastSendBufSize: { type: 'size', max: MAX_SOCKET_BUFFER, description: 'Send buffer of the multicast socket (0: OS default)' },
     mcastReceiveThread: {
-      type: 'boolean',
-      description: 'Read the multicast socket on a thread of its own, so that a busy main thread does not make the kernel drop multicasts',
+      type: 'enum',
+      values: ['true', 'false', 'auto'],
+      description:
+        'Read the multicast socket on a thread of its own, so that a busy main thread does not make the kernel drop multicasts (auto: where the machine has at least 4 cores)',
     },
     mcastReceiveQueue: {
       type: 'size',
@@ -93,7 +96,8 @@ export class UDP extends NetworkTransport {
   ucastSendBufSize = 1_000_000;
   mcastRecvBufSize = 5_000_000;
   mcastSendBufSize = 1_000_000;
-  mcastReceiveThread = false;
+  /** `'auto'`: a thread where os.availableParallelism() is at least 4. */
+  mcastReceiveThread: 'true' | 'false' | 'auto' = 'false';
   mcastReceiveQueue = 32 * 1024 * 1024;
 
   /** The base counters, plus messages dropped for want of a physical address and socket errors. */
@@ -142,7 +146,7 @@ export class UDP extends NetworkTransport {
       await ucast.bind({ port: this.bindPort, address: host });
       this.configureMulticastSending(ucast.socket);
       setBufferSizes(ucast.socket, this.ucastRecvBufSize, this.ucastSendBufSize, (e) => this.log.debug(`unicast buffer sizes: ${e}`));
-      if (this.ipMcast && this.mcastReceiveThread) {
+      if (this.ipMcast && this.usesReceiveThread()) {
         await this.startMulticastThread(host, ucast.socket.address().port);
       } else if (this.ipMcast) {
         const mcast = DgramAsPromised.createSocket({ type: 'udp4', reuseAddr: true });
@@ -293,6 +297,15 @@ export class UDP extends NetworkTransport {
     }
     this.receive(msg, rinfo.address, rinfo.port);
   };
+
+  /**
+   * Whether the multicast socket gets a thread of its own. `auto`: only with a core to spare for
+   * it: on 2 cores shared by members the hop to the main thread costs more latency than it saves.
+   */
+  usesReceiveThread(): boolean {
+    const v = this.mcastReceiveThread;
+    return v === 'auto' ? availableParallelism() >= 4 : v === 'true';
+  }
 
   /** Reads the multicast socket on a thread of its own (mcast_receive_thread). */
   private async startMulticastThread(host: string, ownPort: number): Promise<void> {
