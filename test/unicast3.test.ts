@@ -181,6 +181,28 @@ describe('UNICAST3', () => {
     expect(u3(a).stats.xmitsSent).toBe(0); // no sender resent for want of an ack
   });
 
+  test("acks: a new connection's first message is acknowledged at the end of its turn, ahead of what the receiver sends then; the next waits for the delay", async () => {
+    // B and C never unicast each other while joining: B's first send to C opens a connection.
+    members = await startCluster(3, u3Stack({ xmit_interval: 2000 })); // ack delay: 50 ms
+    const [, b, c] = chans() as [Channel, Channel, Channel];
+    await waitUntil(() => chans().every((ch) => u3(ch).getUnackedCount() === 0), 5000, 'the joins acknowledged');
+    expect(u3(c).getReceiveWindows()).not.toContain(b.getAddress());
+    // The acks C sent by the next immediate after it delivered each message: an ack requested
+    // for the end of the turn is out by then (a JOIN_RSP sent in that turn follows it), a delayed one is not.
+    const acksByNextImmediate: number[] = [];
+    c.on('message', (msg) => {
+      if (msg.src !== b.getAddress()) return;
+      const before = u3(c).stats.acksSent;
+      setImmediate(() => acksByNextImmediate.push(u3(c).stats.acksSent - before));
+    });
+    void b.send(c.getAddress(), 0);
+    await waitUntil(() => acksByNextImmediate.length === 1 && u3(b).getUnackedCount() === 0, 5000, 'the first message acknowledged');
+    void b.send(c.getAddress(), 1);
+    await waitUntil(() => acksByNextImmediate.length === 2 && u3(b).getUnackedCount() === 0, 5000, 'the second message acknowledged');
+    expect(acksByNextImmediate).toEqual([1, 0]);
+    expect(receivedFrom(members[2]!, b.getAddress()!)).toEqual([0, 1]);
+  });
+
   test('multicasts, NO_RELIABILITY unicasts and messages to oneself pass through untouched', async () => {
     members = await startCluster(2, u3Stack());
     const [a, b] = chans() as [Channel, Channel];

@@ -86,6 +86,8 @@ class RecvWin extends SeqnoTable<Message> {
   ackPending = false;
   /** Messages received since the last ack was sent. */
   sinceAck = 0;
+  /** An ack went out on this connection (its first message is acknowledged without the delay). */
+  acked = false;
   closeAt = 0;
   /**
    * Another conn id seen from the peer while this connection is open (0: none): the peer
@@ -114,9 +116,10 @@ class RecvWin extends SeqnoTable<Message> {
  * destination. The sender keeps a message until the receiver acknowledges it; the receiver
  * delivers each sender's messages in order (OOB ones at once), drops duplicates and
  * acknowledges cumulatively: at the end of the turn once ACK_THRESHOLD messages (or a duplicate,
- * a resend that says an ack was lost) came from a sender since its last ack, otherwise after a
- * short delay (a quarter of `xmitInterval`, at most 50 ms), so that a trickle of messages, an
- * RPC's requests and answers, goes without an ack message each. Every
+ * a resend that says an ack was lost, or a new connection's first message) came from a sender
+ * since its last ack, otherwise after a short delay (a quarter of `xmitInterval`, at most
+ * 50 ms), so that a trickle of messages, an RPC's requests and answers, goes without an ack
+ * message each. Every
  * `xmitInterval`, receivers ask for the gaps they see (XMIT_REQ) and senders resend their
  * highest unacknowledged message if the oldest is older than an interval, so that a lost tail
  * is noticed. A sender asked for seqnos it already purged answers FIRST_SEQNO, which moves the
@@ -460,7 +463,11 @@ export class UNICAST3 extends Protocol {
       win.ackPending = true;
       this.ackQueue.push(win);
     }
-    if (now || ++win.sinceAck >= ACK_THRESHOLD) this.ackTask?.request();
+    // A new connection's first ack is not delayed: it is requested before what the message
+    // causes this turn, so the ack opens the bundle to the sender and what we answer in the same
+    // turn (a JOIN_RSP) leaves ahead of the multicasts it precedes (a new view's, which a joiner
+    // without the JOIN_RSP's digest drops and has to get resent).
+    if (now || !win.acked || ++win.sinceAck >= ACK_THRESHOLD) this.ackTask?.request();
     else if (this.delayedAckTask === null && this.running) {
       this.delayedAckTask = this.timer.schedule(Math.min(MAX_ACK_DELAY, this.xmitInterval / 4), this.onAckDelay);
     }
@@ -479,6 +486,7 @@ export class UNICAST3 extends Protocol {
       w.ackPending = false;
       w.sinceAck = 0;
       if (this.recvWins.get(w.peer) !== w) continue;
+      w.acked = true;
       this.sendControl(w.peer, { type: T.ACK, seqno: w.highestDelivered, connId: w.connId, missing: null });
       this.stats.acksSent++;
     }
