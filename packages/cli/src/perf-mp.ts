@@ -72,7 +72,7 @@ export async function runProcessPerf(o: ProcessPerfOptions): Promise<ProcessPerf
     );
     for (const m of members) {
       const cut = m.sent < o.messages ? `; the timeout stopped its sending after ${m.sent} of ${o.messages}` : '';
-      o.out(`  ${m.name}: ${m.rate} msgs/s (${m.received}/${m.expected} in ${m.elapsedMs} ms${cut}), peak RSS ${Math.round((m.maxRssKiB * 1024) / 1e6)} MB`);
+      o.out(`  ${m.name}: ${m.rate} msgs/s (${m.received}/${m.expected} in ${m.elapsedMs} ms${cut})`);
     }
     o.out(
       `perf: ${o.processes} processes x ${o.messages} msgs of ${o.size} B: ${medianRate} msgs/s delivered per member (median; ` +
