@@ -280,13 +280,20 @@ export class Message {
     m.flags = this.flags;
     m.marshaller = this.marshaller;
     if (copyPayload) m.setArray(this.getBuffer());
-    else m.setArray(this.buf, this.off, this.len);
+    else {
+      // The same view: valid already, so not checked again (the transport copies every multicast it loops back).
+      m.buf = this.buf;
+      m.off = this.off;
+      m.len = this.len;
+    }
     m.value = this.value;
     m.valueMarshaller = this.valueMarshaller;
     if (copyHeaders) {
       m.h0id = this.h0id;
       m.h0 = this.h0;
       if (this.hdrs !== null) m.hdrs = this.hdrs.slice();
+      // Same headers, payload and flags: the same size.
+      if (!copyPayload) m.sizeMemo = this.sizeMemo;
     }
     return m;
   }

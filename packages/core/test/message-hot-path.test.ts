@@ -80,8 +80,8 @@ describe('MessageBatch.payloadBytes', () => {
 
 describe('the memo of Message.size()', () => {
   test('follows headers, payload and flags, and the source field', () => {
-    // A copy starts without a memo: its size is computed afresh.
-    const same = (m: Message, sender?: Address) => expect(m.size(sender)).toBe(m.copy().size(sender));
+    // A copy with its own payload bytes starts without a memo: its size is computed afresh.
+    const same = (m: Message, sender?: Address) => expect(m.size(sender)).toBe(m.copy(true).size(sender));
     const m = new Message(null, new Uint8Array(10)).setSrc(sender);
     const plain = m.size();
     m.putHeader(SEQ_ID, { seqno: 300, tag: 'abc' } satisfies SeqHeader);
@@ -108,6 +108,17 @@ describe('the memo of Message.size()', () => {
     expect(m.size(sender)).toBe(m.size(other) + 18);
     same(m, sender);
     same(m, other);
+  });
+
+  test('a copy sharing the payload has the same size, and its own memo afterwards', () => {
+    const m = new Message(null, new Uint8Array(50)).setSrc(sender).putHeader(SEQ_ID, { seqno: 9, tag: 'x' });
+    const size = m.size();
+    const c = m.copy();
+    expect(c.size()).toBe(size);
+    c.putHeader(OTHER_ID, { seqno: 1, tag: 'more' });
+    expect(c.size()).toBeGreaterThan(size);
+    expect(m.size()).toBe(size);
+    expect(m.copy(false, false).size()).toBe(new Message(null, new Uint8Array(50)).setSrc(sender).size());
   });
 
   test('a memoized size is what the datagram takes', () => {
