@@ -181,7 +181,8 @@ export class SEQUENCER extends Protocol {
   }
 
   override getStats(): Record<string, number> {
-    return { ...this.stats, pending: this.numPending(), gseq: this.delivered };
+    // synced: 1 once this member knows where the total order stands (a START, or the first place).
+    return { ...this.stats, pending: this.numPending(), gseq: this.delivered, synced: this.sync === Sync.SYNCED ? 1 : 0 };
   }
 
   /** Own multicasts not delivered back yet. */
