@@ -109,11 +109,12 @@ export async function runMember(o: MemberOptions): Promise<number> {
   // The perf command's multicasts: raw bytes starting with PERF_MARK (no marshalling tag is 0xb7).
   const perf = { received: 0, expected: Infinity, tEnd: 0, done: undefined as (() => void) | undefined };
   // What the `stats` command reports: messages delivered per sender, and the latest text (string) deliveries.
-  const delivered = new Map<string, number>();
+  // Keyed by address (addresses are interned): no string per delivered message; names at report time.
+  const delivered = new Map<Address, number>();
   const texts: { from: string; text: string }[] = [];
   channel.on('message', (msg) => {
-    const src = String(msg.getSrc());
-    delivered.set(src, (delivered.get(src) ?? 0) + 1);
+    const sender = msg.getSrc()!;
+    delivered.set(sender, (delivered.get(sender) ?? 0) + 1);
     const buf = msg.getArray();
     const off = msg.getOffset();
     if (msg.getLength() >= 2 && buf[off] === PERF_MARK[0] && buf[off + 1] === PERF_MARK[1]) {
@@ -123,6 +124,7 @@ export async function runMember(o: MemberOptions): Promise<number> {
       }
       return;
     }
+    const src = String(sender);
     let v: { m?: number; u?: number } | string;
     try {
       v = msg.getObject<{ m?: number; u?: number } | string>();
@@ -302,7 +304,7 @@ export async function runMember(o: MemberOptions): Promise<number> {
       const stats: Record<string, Record<string, number>> = {};
       for (const p of stack.getProtocols()) stats[p.name] = p.getStats();
       const { rss, heapUsed } = process.memoryUsage();
-      out({ event: 'stats', stats, memory: { rss, heapUsed }, delivered: Object.fromEntries(delivered), texts: [...texts] });
+      out({ event: 'stats', stats, memory: { rss, heapUsed }, delivered: Object.fromEntries([...delivered].map(([a, n]) => [String(a), n])), texts: [...texts] });
     },
     rpc: async (arg) => rpcCalls.call(arg),
     map: (arg) => map.command(arg),
